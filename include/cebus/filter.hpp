@@ -1,0 +1,91 @@
+// Subscription filters: the dialects of the CloudEvents Subscriptions API.
+//
+// `exact`, `prefix` and `suffix` compare an attribute's canonical string,
+// case-sensitively; an absent attribute never matches. `all`, `any` and `not`
+// combine filters, and `sql` evaluates a CESQL expression, matching only when
+// it yields Boolean true with no error. A default-constructed Filter matches
+// every event.
+//
+// A Filter is immutable and cheap to copy (it shares its tree), and match()
+// is thread-safe.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <cebus/event.hpp>
+
+namespace cebus {
+
+// One node of a filter tree. Implementations must be immutable after
+// construction so that match() can run on any thread.
+class FilterNode {
+public:
+    virtual ~FilterNode() = default;
+    virtual bool match(const Event& event) const = 0;
+    // The Subscriptions API JSON of this node, e.g. {"exact":{"type":"x"}}.
+    virtual nlohmann::json to_json() const = 0;
+};
+
+class Filter {
+public:
+    // Matches every event.
+    Filter() = default;
+    explicit Filter(std::shared_ptr<const FilterNode> node) : node_(std::move(node)) {}
+
+    bool match(const Event& event) const { return !node_ || node_->match(event); }
+    bool matches_all() const noexcept { return !node_; }
+    const std::shared_ptr<const FilterNode>& node() const noexcept { return node_; }
+
+    // When every event this filter matches has exactly this `type`, returns
+    // it, so the router can index the subscription by type. This holds for
+    // exact(type) and for all() containing one.
+    std::optional<std::string> exact_type() const;
+
+    nlohmann::json to_json() const;
+
+private:
+    std::shared_ptr<const FilterNode> node_;
+};
+
+namespace filters {
+
+// Each attribute named in `attributes` must equal / start with / end with the
+// given string. Throws ValidationError for an empty name or value or an
+// invalid attribute name.
+Filter exact(std::vector<std::pair<std::string, std::string>> attributes);
+Filter prefix(std::vector<std::pair<std::string, std::string>> attributes);
+Filter suffix(std::vector<std::pair<std::string, std::string>> attributes);
+inline Filter exact(std::string attribute, std::string value) {
+    return exact({{std::move(attribute), std::move(value)}});
+}
+inline Filter prefix(std::string attribute, std::string value) {
+    return prefix({{std::move(attribute), std::move(value)}});
+}
+inline Filter suffix(std::string attribute, std::string value) {
+    return suffix({{std::move(attribute), std::move(value)}});
+}
+// Shorthand for exact("type", type).
+inline Filter type(std::string type) { return exact("type", std::move(type)); }
+
+// all() and any() need at least one filter (ValidationError otherwise).
+Filter all(std::vector<Filter> filters);
+Filter any(std::vector<Filter> filters);
+Filter negate(Filter filter);
+
+// Compiles a CESQL v1 expression. Throws cesql::CompileError with the
+// position and reason.
+Filter sql(std::string_view expression);
+
+// Loads the `filters` array or one filter object of the Subscriptions API
+// JSON. An array means all of its members; an empty array matches all.
+// Throws ValidationError for an unknown dialect or a malformed filter, and
+// cesql::CompileError for a bad `sql` expression.
+Filter from_json(const nlohmann::json& value);
+
+}  // namespace filters
+}  // namespace cebus

@@ -1,0 +1,63 @@
+// The CloudEvents HTTP protocol binding 1.0.2: binary, structured and batched
+// content modes, as pure functions over a header list and a body. No HTTP
+// library is involved; a host plugs these into the server or client it has.
+//
+// Header names compare case-insensitively and are emitted in lower case.
+// Header values of binary mode are percent-encoded as the binding requires
+// (space, `"`, `%` and everything outside U+0021-U+007E, as UTF-8 bytes with
+// upper-case hex) and decoded with exactly one round of percent-decoding,
+// after undoing RFC 7230 quoted-string syntax; a decoded value that is not
+// valid UTF-8 is rejected. All functions are thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <cebus/event.hpp>
+#include <cebus/json.hpp>
+
+namespace cebus::http {
+
+using Header = std::pair<std::string, std::string>;
+using Headers = std::vector<Header>;
+
+enum class Mode { binary, structured, batched };
+
+// An HTTP message as the binding sees it.
+struct Message {
+    Headers headers;
+    std::string body;
+};
+
+// The value of the first header called `name` (case-insensitive), or empty.
+std::optional<std::string_view> find_header(const Headers& headers, std::string_view name) noexcept;
+
+// Tells the content mode from Content-Type: `application/cloudevents-batch`
+// first, then `application/cloudevents`, else binary (case-insensitive).
+Mode detect_mode(const Headers& headers) noexcept;
+
+// Decodes a request or response carrying one event (binary or structured) or
+// a batch. Throws ParseError or ValidationError.
+std::vector<EventPtr> decode(const Headers& headers, std::string_view body,
+                             const json::Limits& limits = {});
+// Decodes exactly one event; a batch is an error.
+EventPtr decode_event(const Headers& headers, std::string_view body,
+                      const json::Limits& limits = {});
+
+// Encodes in binary mode: `ce-` headers, Content-Type from datacontenttype
+// (omitted when absent), the data bytes as body.
+Message encode_binary(const Event& event);
+// Encodes in structured mode with `application/cloudevents+json; charset=utf-8`.
+Message encode_structured(const Event& event);
+// Encodes a batch with `application/cloudevents-batch+json; charset=utf-8`.
+Message encode_batch(const std::vector<EventPtr>& events);
+
+// Percent-encoding of binary-mode header values.
+std::string percent_encode(std::string_view value);
+// Undoes quoted-string syntax, then one round of percent-decoding. Throws
+// ParseError on a bad escape or invalid UTF-8 in the result.
+std::string percent_decode(std::string_view value);
+
+}  // namespace cebus::http

@@ -1,0 +1,54 @@
+// The CloudEvents JSON event format (`application/cloudevents+json`) and the
+// JSON batch format (`application/cloudevents-batch+json`), version 1.0.2.
+//
+// Decoding accepts members in any order, treats `null` members as absent,
+// keeps a JSON string in `data` as a string (never parsed again), decodes
+// `data_base64` to bytes whatever the content type, and rejects everything
+// else the spec forbids with a ParseError (malformed JSON, with its byte
+// offset) or a ValidationError (a well-formed event that breaks a rule).
+// Encoding writes `data` as a JSON value for JSON content types, as a string
+// for other text, and `data_base64` for binary data.
+//
+// All functions are pure and thread-safe. Decoding bounds its own work: input
+// larger than Limits::max_bytes or nested deeper than Limits::max_depth is
+// rejected before or during parsing.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <cebus/event.hpp>
+
+namespace cebus::json {
+
+inline constexpr std::string_view media_type = "application/cloudevents+json";
+inline constexpr std::string_view batch_media_type = "application/cloudevents-batch+json";
+
+struct Limits {
+    std::size_t max_bytes = 16 * 1024 * 1024;  // whole input
+    std::size_t max_depth = 64;                // JSON nesting, data included
+    std::size_t max_batch = 100000;            // events in one batch
+};
+
+// Decodes one structured event. Throws ParseError or ValidationError.
+EventPtr decode(std::string_view text, const Limits& limits = {});
+// Decodes a batch: a JSON array of events; `[]` is valid and yields none.
+// Every event must share one specversion. Throws ParseError or ValidationError
+// naming the index of the failing event.
+std::vector<EventPtr> decode_batch(std::string_view text, const Limits& limits = {});
+
+// Converts an already parsed JSON object. Throws ValidationError.
+EventPtr from_json_value(const nlohmann::json& value);
+
+// Encodes one event as structured JSON. Allocates. Throws what a native data
+// value's to_json throws.
+std::string encode(const Event& event);
+// Appends the encoding to `out`, for callers that reuse a buffer.
+void encode_to(const Event& event, std::string& out);
+std::string encode_batch(const std::vector<EventPtr>& events);
+// The event as a JSON object (slower than encode(); for tools and tests).
+nlohmann::json to_json_value(const Event& event);
+
+}  // namespace cebus::json
