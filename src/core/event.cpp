@@ -631,4 +631,6 @@ EventPtr EventBuilder::build() const {
 
 std::shared_ptr<Event> detail::EventAccess::make() { return std::shared_ptr<Event>(new Event()); }
 
+void detail::validate_media_type(std::string_view value) { cebus::validate_media_type(value); }
+
 }  // namespace cebus

@@ -24,4 +24,8 @@ struct EventAccess {
     static std::string& data(Event& e) { return e.data_; }
 };
 
+// The `datacontenttype` check of EventBuilder::build(), for decoders that
+// build events directly. Throws ValidationError.
+void validate_media_type(std::string_view value);
+
 }  // namespace cebus::detail
