@@ -1,0 +1,266 @@
+// Internals of the router shared by bus.cpp and bus_runtime.cpp. Not part
+// of the public API.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/signals2/signal.hpp>
+#include <concurrentqueue/concurrentqueue.h>
+
+#include <cebus/bus.hpp>
+
+namespace cebus::detail {
+
+inline constexpr std::size_t cache_line = 64;
+
+// ---- Clock: cheap ticks for latency sampling --------------------------------
+
+// A monotonic tick count: the TSC on x86-64 (constant rate on the CPUs this
+// runs on), steady_clock nanoseconds elsewhere.
+std::uint64_t now_ticks() noexcept;
+// Converts a tick difference to nanoseconds using a one-time calibration.
+std::uint64_t ticks_to_ns(std::uint64_t ticks) noexcept;
+
+// ---- Futex wait/wake on a 32-bit word ----------------------------------------
+
+// Sleeps while *word == expected, at most `timeout` (negative: no limit).
+void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, std::chrono::nanoseconds timeout) noexcept;
+void futex_wake_all(std::atomic<std::uint32_t>& word) noexcept;
+void futex_wake_one(std::atomic<std::uint32_t>& word) noexcept;
+
+// ---- Invocation guard ---------------------------------------------------------
+//
+// Tells Subscription::reset() whether a handler is running. Each thread that
+// calls handlers owns a record with a small stack of "currently invoking"
+// slots. The invoking side stores the subscriber into its slot and then reads
+// the subscriber's `active` flag; the resetting side clears `active` and then
+// scans every record. This is Dekker's pattern, so each side needs a full
+// fence between its store and its load. On Linux the invoking side uses only
+// a compiler fence and the resetting side issues membarrier(2), which forces
+// a full fence on every running thread of the process; resets are rare and
+// handler calls are not. Without membarrier both sides use seq_cst fences.
+
+class SubscriberState;
+
+struct InvokeRecord {
+    static constexpr int slot_count = 8;
+    std::atomic<const SubscriberState*> slots[slot_count]{};
+    std::atomic<bool> in_use{false};
+    InvokeRecord* next = nullptr;
+    int depth = 0;  // owner thread only
+};
+
+// The calling thread's record, acquired on first use.
+InvokeRecord& this_thread_record();
+// Full fence on the invoking side (a compiler fence when membarrier works).
+void light_fence() noexcept;
+// Full fence on every thread of the process (the resetting side).
+void heavy_fence() noexcept;
+// True when the calling thread is inside a handler call of `state`.
+bool invoking_on_this_thread(const SubscriberState* state) noexcept;
+// Blocks until no other thread is inside a handler call of `state`. The
+// caller has already cleared state->active and called heavy_fence().
+void wait_until_idle(const SubscriberState* state) noexcept;
+
+// Marks a handler call in progress for reset(); see InvokeRecord.
+class InvokeScope {
+public:
+    InvokeScope(InvokeRecord& record, SubscriberState* state) noexcept;
+    ~InvokeScope();
+    InvokeScope(const InvokeScope&) = delete;
+    InvokeScope& operator=(const InvokeScope&) = delete;
+
+private:
+    InvokeRecord& record_;
+    SubscriberState* state_;
+    bool in_slot_;
+};
+
+// ---- Subscribers -----------------------------------------------------------------
+
+struct MailboxItem {
+    EventPtr event;
+    std::uint64_t stamp = 0;  // now_ticks() at enqueue when sampled, else 0
+};
+
+struct MailboxTraits : moodycamel::ConcurrentQueueDefaultTraits {
+    static const std::size_t BLOCK_SIZE = 32;
+};
+using Mailbox = moodycamel::ConcurrentQueue<MailboxItem, MailboxTraits>;
+
+class SubscriberState : public std::enable_shared_from_this<SubscriberState> {
+public:
+    SubscriberState() : mailbox(0) {}
+
+    // Fixed at subscribe().
+    std::uint64_t id = 0;
+    std::uint64_t sequence = 0;
+    std::string name;
+    Filter filter;
+    std::optional<std::string> type_key;  // Filter::exact_type(), for the index
+    bool type_only = false;  // the filter is exactly exact("type", X)
+    Delivery delivery = Delivery::async;
+    int priority = 0;
+    std::size_t capacity = 0;
+    OverflowPolicy overflow = OverflowPolicy::block;
+    std::chrono::milliseconds block_timeout{0};
+    unsigned concurrency = 1;
+    bool tracking = false;
+    std::weak_ptr<const void> tracked;
+    std::uint32_t slot_index = 0;  // dense per bus, for producer-token caches
+
+    // Called only while `active` was seen true under an InvokeScope; reset()
+    // destroys it after wait_until_idle().
+    RawHandler handler;
+
+    std::atomic<bool> active{true};
+    std::atomic<bool> closed{false};     // teardown done once
+    std::atomic<int> overflow_calls{0};  // calls nested deeper than the slot stack
+    bool in_snapshot = false;            // guarded by the registry mutex
+
+    Mailbox mailbox;
+    // Events reserved or queued and not yet fully handled; bounded by capacity.
+    alignas(cache_line) std::atomic<std::int64_t> depth{0};
+    std::atomic<unsigned> runners{0};  // scheduling tickets held, at most concurrency
+    std::atomic<int> block_waiters{0};
+    std::mutex block_mutex;
+    std::condition_variable block_cv;
+
+    alignas(cache_line) std::atomic<std::uint64_t> delivered{0};
+    std::atomic<std::uint64_t> failed{0};
+    std::atomic<std::uint64_t> dropped{0};
+    std::atomic<std::uint64_t> lag_ns{0};
+    std::array<std::atomic<std::uint64_t>, LatencyHistogram::bucket_count> latency{};
+};
+
+// ---- Routing snapshot -------------------------------------------------------------
+
+struct RouteEntry {
+    SubscriberState* state;
+    int priority;
+    std::uint64_t sequence;
+    bool check_filter;
+};
+
+struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+// Immutable once published; read by publishers without a lock.
+struct Snapshot {
+    std::uint64_t version = 0;
+    std::vector<std::shared_ptr<SubscriberState>> owners;
+    std::unordered_map<std::string, std::vector<RouteEntry>, StringHash, std::equal_to<>> by_type;
+    std::vector<RouteEntry> general;  // filters without an exact type
+};
+
+// ---- Bus core ----------------------------------------------------------------------
+
+struct alignas(cache_line) CounterShard {
+    std::atomic<std::uint64_t> published{0};
+    std::atomic<std::uint64_t> unmatched{0};
+    std::atomic<std::uint64_t> delivered{0};
+    std::atomic<std::uint64_t> failed{0};
+    std::array<std::atomic<std::uint64_t>, drop_reason_count> dropped{};
+};
+inline constexpr std::size_t shard_count = 8;
+
+struct DispatchFrame;
+
+class BusCore {
+public:
+    explicit BusCore(BusOptions options);
+    ~BusCore();
+
+    void start();
+    PublishResult publish(EventPtr event);
+    std::shared_ptr<SubscriberState> subscribe(Filter filter, RawHandler handler, SubscribeOptions options);
+    void unsubscribe(const std::shared_ptr<SubscriberState>& state) noexcept;
+    std::size_t pump(std::size_t max_events, std::chrono::steady_clock::time_point until, bool wait);
+    DrainResult drain(std::chrono::steady_clock::time_point deadline);
+    DrainResult stop_now(std::chrono::nanoseconds grace);
+    void shutdown() noexcept;
+    BusMetrics metrics() const;
+    std::vector<SubscriptionMetrics> subscription_metrics() const;
+
+    bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
+
+    // Observer signals; emitted only when the matching flag is set.
+    boost::signals2::signal<Bus::DeliveredSlot> delivered_signal;
+    boost::signals2::signal<Bus::FailedSlot> failed_signal;
+    boost::signals2::signal<Bus::DroppedSlot> dropped_signal;
+    std::atomic<bool> observe_delivered{false};
+    std::atomic<bool> observe_failed{false};
+    std::atomic<bool> observe_dropped{false};
+
+    void log(LogLevel level, const std::string& message) noexcept;
+    bool log_enabled(LogLevel level) const noexcept { return options_.log && level >= options_.min_log_level; }
+
+    const std::uint64_t bus_id;
+
+private:
+    friend struct DispatchFrame;
+    struct RouteOutcome;
+
+    const Snapshot& snapshot_for_thread();
+    void rebuild_snapshot_locked();
+    void route(const EventPtr& event, PublishResult& result, RouteOutcome& outcome);
+    void deliver_sync(SubscriberState& state, const EventPtr& event, PublishResult& result);
+    void enqueue(SubscriberState& state, const EventPtr& event, PublishResult& result, RouteOutcome& outcome);
+    bool reserve_slot(SubscriberState& state, const EventPtr& event, RouteOutcome& outcome, std::int64_t& previous_depth);
+    void schedule(SubscriberState& state);
+    void flush_deferred(DispatchFrame& frame);
+
+    void worker_main(unsigned index);
+    bool run_one(std::size_t budget, std::size_t& handled);
+    std::size_t process(const std::shared_ptr<SubscriberState>& state, std::size_t budget);
+    void call_handler(SubscriberState& state, const EventPtr& event);
+    void count_drop(SubscriberState* state, const Event& event, DropReason reason, std::uint64_t n = 1) noexcept;
+    void report_failure(SubscriberState& state, const Event& event, std::string_view reason) noexcept;
+    std::size_t discard_mailbox(SubscriberState& state, DropReason reason) noexcept;
+    void teardown(SubscriberState& state, DropReason reason) noexcept;
+    CounterShard& shard() noexcept;
+    std::size_t total_depth() const;
+
+    BusOptions options_;
+    std::array<CounterShard, shard_count> shards_;
+
+    // Registry: the source of truth that snapshots are built from.
+    mutable std::mutex registry_mutex_;
+    std::map<std::uint64_t, std::shared_ptr<SubscriberState>> registry_;
+    std::vector<std::uint32_t> free_slots_;
+    std::uint32_t next_slot_ = 0;
+    std::uint64_t next_sequence_ = 1;
+    std::shared_ptr<const Snapshot> current_;
+    alignas(cache_line) std::atomic<std::uint64_t> version_{1};
+
+    // Scheduling: subscribers with queued work, and parked workers.
+    moodycamel::ConcurrentQueue<std::shared_ptr<SubscriberState>> ready_;
+    alignas(cache_line) std::atomic<std::uint32_t> wake_word_{0};
+    std::atomic<int> parked_{0};
+    std::atomic<int> running_{0};  // threads inside process()
+    std::atomic<bool> stopping_{false};
+    std::atomic<std::size_t> subscription_count_{0};
+    std::vector<std::thread> workers_;
+
+    // Log rate limiting: at most log_burst lines per second.
+    std::atomic<std::int64_t> log_window_{0};
+    std::atomic<std::uint32_t> log_count_{0};
+    std::atomic<std::uint64_t> log_suppressed_{0};
+};
+
+SubscriptionMetrics metrics_of_state(const SubscriberState& state);
+
+}  // namespace cebus::detail
