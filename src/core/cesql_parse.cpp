@@ -143,8 +143,8 @@ private:
     }
 
     // Inside 'x' the escape is \' and inside "x" it is \"; a doubled quote
-    // also stands for one quote. Every other backslash is kept as written, so
-    // LIKE patterns see their own \% and \_ escapes.
+    // also stands for one quote. Every other backslash is kept as written,
+    // with the character after it, so LIKE patterns see their own \% and \_.
     Token lex_string(Token& token, char quote) {
         ++pos_;
         while (true) {
@@ -153,8 +153,11 @@ private:
                                                      std::string(1, quote));
             }
             const char c = text_[pos_];
-            if (c == '\\' && pos_ + 1 < text_.size() && text_[pos_ + 1] == quote) {
-                token.string += quote;
+            if (c == '\\' && pos_ + 1 < text_.size()) {
+                // A backslash pairs with the next character, as in the ANTLR
+                // lexer, so '\\' ends after two backslashes.
+                if (text_[pos_ + 1] != quote) token.string += c;
+                token.string += text_[pos_ + 1];
                 pos_ += 2;
             } else if (c == quote) {
                 if (pos_ + 1 < text_.size() && text_[pos_ + 1] == quote) {
@@ -446,10 +449,10 @@ private:
     }
 
     std::uint32_t parse_unary() {
-        Nesting nesting(*this, current_.offset);
         const std::size_t offset = current_.offset;
 
         if (current_.kind == Tok::kw_not) {
+            Nesting nesting(*this, offset);
             advance();
             Node node;
             node.op = Op::logical_not;
@@ -469,6 +472,7 @@ private:
                 return literal_integer(minus ? -magnitude : magnitude, literal_offset);
             }
             if (!minus) fail_expected("digits after \"+\"");
+            Nesting nesting(*this, offset);
             Node node;
             node.op = Op::negate;
             node.offset = static_cast<std::uint32_t>(offset);
