@@ -21,6 +21,10 @@
 
 namespace cebus {
 
+namespace cesql {
+class Expression;
+}
+
 // One node of a filter tree. Implementations must be immutable after
 // construction so that match() can run on any thread.
 class FilterNode {
@@ -78,8 +82,11 @@ Filter any(std::vector<Filter> filters);
 Filter negate(Filter filter);
 
 // Compiles a CESQL v1 expression. Throws cesql::CompileError with the
-// position and reason.
+// position and reason, also for a call to an unknown function.
 Filter sql(std::string_view expression);
+// Wraps an expression compiled by the host, for example with its own
+// functions (see cesql.hpp).
+Filter sql(cesql::Expression expression);
 
 // Loads the `filters` array or one filter object of the Subscriptions API
 // JSON. An array means all of its members; an empty array matches all.
