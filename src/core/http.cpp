@@ -127,13 +127,19 @@ EventPtr decode_binary(const Headers& headers, std::string_view body, const json
     // as bytes rather than rejected, so nothing the sender sent is lost.
     if (!body.empty()) {
         bool text = false;
+        std::string_view text_body = body;
         if (content_type && is_json_content_type(*content_type)) {
             text = nlohmann::json::accept(body);
+            // Whitespace around a JSON value carries no meaning, and the
+            // structured format could not keep it.
+            const auto first = body.find_first_not_of(" \t\r\n");
+            const auto last = body.find_last_not_of(" \t\r\n");
+            if (text) text_body = body.substr(first, last - first + 1);
         } else if (content_type && is_text_content_type(*content_type)) {
             text = detail::find_invalid_utf8(body) == std::string_view::npos;
         }
         if (text) {
-            builder.data(std::string(body));
+            builder.data(std::string(text_body));
         } else {
             builder.data_binary(std::string(body));
         }

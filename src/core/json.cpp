@@ -337,6 +337,9 @@ public:
     }
 
     EventPtr read_event();
+    // Reads the value of an extension member; throws ValidationError after
+    // moving past the value when the name or value breaks a rule.
+    void read_extension(PendingExtension& ext, std::string& scratch);
 
     std::string_view text() const noexcept { return text_; }
 
@@ -442,6 +445,43 @@ const char* extension_name_rule(std::string_view name) {
     return nullptr;
 }
 
+void Parser::read_extension(PendingExtension& ext, std::string& scratch) {
+    ext.null = false;
+    switch (kind_here()) {
+        case ValueKind::string: {
+            const std::string_view value = read_string(scratch);
+            ext.value.emplace<std::string>(value);
+            break;
+        }
+        case ValueKind::number: {
+            bool integer;
+            const std::string_view number = read_number(integer);
+            ext.null = true;  // until the number proves to be an Integer
+            ext.value = parse_integer_extension(ext.name, number, integer);
+            ext.null = false;
+            break;
+        }
+        case ValueKind::boolean: ext.value = read_literal(); break;
+        case ValueKind::null:
+            read_literal();
+            ext.null = true;
+            break;
+        case ValueKind::object:
+        case ValueKind::array: {
+            const ValueKind kind = kind_here();
+            const std::size_t start = pos_;
+            skip_value();
+            ext.null = true;
+            throw ValidationError("extension " + ext.name, std::string(text_.substr(start, pos_ - start)),
+                                  "must be a string, number or boolean, not " + std::string(value_kind_name(kind)));
+        }
+    }
+    if (const char* rule = extension_name_rule(ext.name)) {
+        ext.null = true;
+        throw ValidationError("extension name", ext.name, rule);
+    }
+}
+
 EventPtr Parser::read_event() {
     skip_whitespace();
     if (at_end()) fail(pos_, "unexpected end of input; expected '{' to start an event");
@@ -460,6 +500,7 @@ EventPtr Parser::read_event() {
     std::size_t data_end = 0;
     ValueKind data_kind = ValueKind::null;
     std::vector<PendingExtension> extensions;
+    std::optional<ValidationError> deferred;
 
     skip_whitespace();
     if (peek() == '}') {
@@ -500,18 +541,20 @@ EventPtr Parser::read_event() {
                 bit = m_data_base64;
             }
 
-            if (bit != 0) {
-                if (seen & bit) fail(name_at, "duplicate member \"" + std::string(name) + "\"");
-                seen |= bit;
+            if (bit != 0 && (seen & bit)) fail(name_at, "duplicate member \"" + std::string(name) + "\"");
+            seen |= bit;
+            // A rule broken by one member is reported after the specversion
+            // check, so an event of another version fails naming specversion.
+            try {
                 if (bit == m_data) {
                     data_kind = kind_here();
                     data_begin = pos_;
                     skip_value();
                     data_end = pos_;
                     present |= bit;
-                } else if (peek() == 'n') {
+                } else if (bit != 0 && peek() == 'n') {
                     read_literal();  // null: the attribute is absent
-                } else {
+                } else if (bit != 0) {
                     present |= bit;
                     if (target) {
                         read_core_string(*this, name, *target, scratch);
@@ -523,40 +566,12 @@ EventPtr Parser::read_event() {
                     } else {
                         read_core_string(*this, name, data_base64, scratch);
                     }
+                } else {
+                    extensions.push_back(PendingExtension{std::string(name), name_at, true, AttributeValue(false)});
+                    read_extension(extensions.back(), scratch);
                 }
-            } else {
-                PendingExtension ext{std::string(name), name_at, false, AttributeValue(false)};
-                if (const char* rule = extension_name_rule(ext.name)) {
-                    throw ValidationError("extension name", ext.name, rule);
-                }
-                switch (kind_here()) {
-                    case ValueKind::string: {
-                        const std::string_view value = read_string(scratch);
-                        ext.value.emplace<std::string>(value);
-                        break;
-                    }
-                    case ValueKind::number: {
-                        bool integer;
-                        const std::string_view number = read_number(integer);
-                        ext.value = parse_integer_extension(ext.name, number, integer);
-                        break;
-                    }
-                    case ValueKind::boolean: ext.value = read_literal(); break;
-                    case ValueKind::null:
-                        read_literal();
-                        ext.null = true;
-                        break;
-                    case ValueKind::object:
-                    case ValueKind::array: {
-                        const ValueKind kind = kind_here();
-                        const std::size_t start = pos_;
-                        skip_value();
-                        throw ValidationError("extension " + ext.name, std::string(text_.substr(start, pos_ - start)),
-                                              "must be a string, number or boolean, not " +
-                                                  std::string(value_kind_name(kind)));
-                    }
-                }
-                extensions.push_back(std::move(ext));
+            } catch (const ValidationError& err) {
+                if (!deferred) deferred = err;
             }
 
             skip_whitespace();
@@ -587,10 +602,12 @@ EventPtr Parser::read_event() {
 
     // The rules of EventBuilder::build(), specversion first because no
     // other rule means anything for an unknown version.
+    if (deferred && deferred->attribute() == "specversion") throw *deferred;
     if (!(present & m_specversion)) throw ValidationError("specversion", "", "is required; this library reads \"1.0\"");
     if (e.specversion() != "1.0") {
         throw ValidationError("specversion", e.specversion(), "must be \"1.0\"; no other version is supported");
     }
+    if (deferred) throw *deferred;
     if (e.id().empty()) throw ValidationError("id", e.id(), "is required and must not be empty");
     validate_string("id", e.id());
     if (e.source().empty()) throw ValidationError("source", e.source(), "is required and must not be empty");
