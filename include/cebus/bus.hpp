@@ -191,7 +191,9 @@ struct SubscriptionMetrics {
     std::uint64_t delivered = 0;  // handler calls that returned
     std::uint64_t failed = 0;     // handler calls that threw
     std::uint64_t dropped = 0;    // events lost for any DropReason
-    std::size_t queue_depth = 0;  // events waiting in the mailbox
+    // Events waiting: in the mailbox (at most the capacity) plus those a
+    // runner has taken in its current batch (at most 64 per runner).
+    std::size_t queue_depth = 0;
     // Age of the most recently timed event when its handler started.
     std::chrono::nanoseconds lag{0};
     LatencyHistogram latency;

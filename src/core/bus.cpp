@@ -407,6 +407,7 @@ void BusCore::route(const EventPtr& event, PublishResult& result, RouteOutcome& 
     std::size_t j = 0;
     const std::size_t nt = typed->size();
     const std::size_t ng = general.size();
+    std::uint64_t succeeded = 0;
     while (i < nt || j < ng) {
         const RouteEntry* entry;
         if (j >= ng) {
@@ -423,18 +424,18 @@ void BusCore::route(const EventPtr& event, PublishResult& result, RouteOutcome& 
         if (entry->check_filter && !state.filter.match(*event)) continue;
         ++result.matched;
         if (state.delivery == Delivery::sync) {
-            deliver_sync(state, event, result);
+            if (deliver_sync(state, event, result)) ++succeeded;
         } else {
             enqueue(state, event, result, outcome);
         }
     }
     if (result.matched == 0) counters.unmatched.fetch_add(1, std::memory_order_relaxed);
-    if (result.delivered != 0) counters.delivered.fetch_add(result.delivered, std::memory_order_relaxed);
+    if (succeeded != 0) counters.delivered.fetch_add(succeeded, std::memory_order_relaxed);
 }
 
-void BusCore::deliver_sync(SubscriberState& state, const EventPtr& event, PublishResult& result) {
+bool BusCore::deliver_sync(SubscriberState& state, const EventPtr& event, PublishResult& result) {
     InvokeScope scope(thread_state().invoke_record(), &state);
-    if (!state.active.load(std::memory_order_acquire)) return;
+    if (!state.active.load(std::memory_order_acquire)) return false;
 
     std::shared_ptr<const void> keep_alive;
     if (state.tracking) {
@@ -442,7 +443,7 @@ void BusCore::deliver_sync(SubscriberState& state, const EventPtr& event, Publis
         if (!keep_alive) {
             count_drop(&state, *event, DropReason::expired);
             ++result.dropped;
-            return;
+            return false;
         }
     }
     ++result.delivered;
@@ -450,10 +451,10 @@ void BusCore::deliver_sync(SubscriberState& state, const EventPtr& event, Publis
         state.handler(event);
     } catch (const std::exception& e) {
         report_failure(state, *event, e.what());
-        return;
+        return false;
     } catch (...) {
         report_failure(state, *event, "a non-standard exception was thrown");
-        return;
+        return false;
     }
     state.delivered.fetch_add(1, std::memory_order_relaxed);
     if (observe_delivered.load(std::memory_order_relaxed)) {
@@ -462,6 +463,7 @@ void BusCore::deliver_sync(SubscriberState& state, const EventPtr& event, Publis
         } catch (...) {
         }
     }
+    return true;
 }
 
 bool BusCore::reserve_slot(SubscriberState& state, const EventPtr& event, RouteOutcome& outcome,
@@ -647,11 +649,20 @@ std::size_t BusCore::process(const std::shared_ptr<SubscriberState>& state_ptr, 
     std::size_t done = 0;
     {
         InvokeScope scope(ts.invoke_record(), &state);
-        constexpr std::size_t batch = 64;
-        MailboxItem items[batch];
+        // A subscriber with concurrency above 1 takes one event at a time so
+        // that its other runners find work.
+        constexpr std::size_t max_batch = 64;
+        const std::size_t batch = state.concurrency == 1 ? max_batch : 1;
+        MailboxItem items[max_batch];
         while (done < budget) {
             const std::size_t n = state.mailbox.try_dequeue_bulk(items, std::min(batch, budget - done));
             if (n == 0) break;
+            const bool single = state.concurrency == 1;
+            if (single) {
+                state.in_hand.store(static_cast<std::int64_t>(n), std::memory_order_relaxed);
+            } else {
+                state.in_hand.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
+            }
             state.depth.fetch_sub(static_cast<std::int64_t>(n), std::memory_order_seq_cst);
             if (state.block_waiters.load(std::memory_order_seq_cst) > 0) {
                 std::lock_guard lock(state.block_mutex);
@@ -659,6 +670,13 @@ std::size_t BusCore::process(const std::shared_ptr<SubscriberState>& state_ptr, 
             }
             for (std::size_t k = 0; k < n; ++k) {
                 MailboxItem& item = items[k];
+                // Only this runner writes in_hand when concurrency is 1, so a
+                // plain store does; otherwise runners share it.
+                if (single) {
+                    state.in_hand.store(static_cast<std::int64_t>(n - k - 1), std::memory_order_relaxed);
+                } else {
+                    state.in_hand.fetch_sub(1, std::memory_order_relaxed);
+                }
                 if (stopping()) {
                     count_drop(&state, *item.event, DropReason::stopped);
                 } else if (!state.active.load(std::memory_order_acquire)) {
@@ -745,7 +763,9 @@ std::size_t BusCore::pump(std::size_t max_events, std::chrono::steady_clock::tim
 std::size_t BusCore::total_depth() const {
     std::lock_guard lock(registry_mutex_);
     std::int64_t total = 0;
-    for (const auto& [sequence, state] : registry_) total += std::max<std::int64_t>(0, state->depth.load());
+    for (const auto& [sequence, state] : registry_) {
+        total += std::max<std::int64_t>(0, state->depth.load()) + std::max<std::int64_t>(0, state->in_hand.load());
+    }
     return static_cast<std::size_t>(total);
 }
 
@@ -802,7 +822,10 @@ DrainResult BusCore::stop_now(std::chrono::nanoseconds grace) {
     }
     DrainResult result;
     for (auto& state : states) {
-        result.left += discard_mailbox(*state, DropReason::stopped);
+        // Events a runner holds are dropped by that runner once its current
+        // handler returns; they count as left too.
+        result.left += discard_mailbox(*state, DropReason::stopped) +
+                       static_cast<std::size_t>(std::max<std::int64_t>(0, state->in_hand.load()));
         if (state->block_waiters.load() > 0) {
             std::lock_guard lock(state->block_mutex);
             state->block_cv.notify_all();
@@ -911,7 +934,8 @@ SubscriptionMetrics metrics_of_state(const SubscriberState& state) {
     m.delivered = state.delivered.load(std::memory_order_relaxed);
     m.failed = state.failed.load(std::memory_order_relaxed);
     m.dropped = state.dropped.load(std::memory_order_relaxed);
-    m.queue_depth = static_cast<std::size_t>(std::max<std::int64_t>(0, state.depth.load(std::memory_order_relaxed)));
+    m.queue_depth = static_cast<std::size_t>(std::max<std::int64_t>(0, state.depth.load(std::memory_order_relaxed)) +
+                                             std::max<std::int64_t>(0, state.in_hand.load(std::memory_order_relaxed)));
     m.lag = std::chrono::nanoseconds(state.lag_ns.load(std::memory_order_relaxed));
     for (std::size_t b = 0; b < LatencyHistogram::bucket_count; ++b) {
         m.latency.buckets[b] = state.latency[b].load(std::memory_order_relaxed);

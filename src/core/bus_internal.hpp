@@ -133,6 +133,8 @@ public:
     // Events reserved or queued and not yet fully handled; bounded by capacity.
     alignas(cache_line) std::atomic<std::int64_t> depth{0};
     std::atomic<unsigned> runners{0};  // scheduling tickets held, at most concurrency
+    // Dequeued by a runner but not yet started; with `depth`, what is left.
+    std::atomic<std::int64_t> in_hand{0};
     std::atomic<int> block_waiters{0};
     std::mutex block_mutex;
     std::condition_variable block_cv;
@@ -217,7 +219,7 @@ private:
     const Snapshot& snapshot_for_thread();
     void rebuild_snapshot_locked();
     void route(const EventPtr& event, PublishResult& result, RouteOutcome& outcome);
-    void deliver_sync(SubscriberState& state, const EventPtr& event, PublishResult& result);
+    bool deliver_sync(SubscriberState& state, const EventPtr& event, PublishResult& result);
     void enqueue(SubscriberState& state, const EventPtr& event, PublishResult& result, RouteOutcome& outcome);
     bool reserve_slot(SubscriberState& state, const EventPtr& event, RouteOutcome& outcome, std::int64_t& previous_depth);
     void schedule(SubscriberState& state);
