@@ -8,6 +8,7 @@ packages=(
   build-essential meson ninja-build pkg-config python3
   nlohmann-json3-dev libconcurrentqueue-dev libboost-dev liblmdb-dev catch2
   libcurl4-openssl-dev libssl-dev libcpp-httplib-dev
+  cmake clang doxygen # the packaging suite: consumer builds, header check, API docs
   "$@"
 )
 

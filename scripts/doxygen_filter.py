@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Doxygen input filter: reads the plain `//` comments of cebus headers as
+documentation, so the headers keep the project's comment style.
+
+Doxygen reads only `///`, `//!` and `/** */` comments. This filter prints a
+header with these changes, keeping every line in place so that warnings point
+at the right line:
+
+- The comment block that opens the file becomes the file's documentation.
+- A run of `//` lines at namespace or class scope that directly precedes a
+  declaration (no blank line between) becomes that declaration's `///`
+  documentation.
+- A `// text` after a member, enumerator or declaration on the same line
+  becomes `///< text`.
+- In that prose, outside `code spans`, `\\`, `@` and `<` are escaped: the
+  comments are plain text, not Doxygen markup.
+
+Comments inside function bodies, comments followed by a blank line (section
+notes) and comments that close a scope (`}  // namespace cebus`) stay plain.
+Nothing is invented: a declaration without a comment stays undocumented and
+Doxygen warns about it.
+
+Usage: doxygen_filter.py FILE (Doxygen's INPUT_FILTER passes the file name).
+"""
+import re
+import sys
+
+DETAIL_NAMESPACE = re.compile(r"^\s*namespace\s+(?:\w+::)*detail\s*$")
+SCOPE_KEYWORD = re.compile(
+    r"^\s*(?:template\s*<.*>\s*)?(?:\[\[[^\]]*\]\]\s*)*"
+    r"(?:namespace|class|struct|union|enum)\b|^\s*extern\s+\"C\"",
+    re.S,
+)
+ACCESS = re.compile(r"^\s*(?:public|private|protected)\s*:")
+COMMENT_LINE = re.compile(r"^(\s*)//(?![/!])\s?(.*)$")
+
+
+def escape(text):
+    """Makes comment prose literal for Doxygen: outside `code spans`, a
+    backslash, an at sign or a `<` would start a command or an HTML tag
+    (`urn:uuid:<provider id>` is prose here, not markup)."""
+    parts = text.split("`")
+    for k in range(0, len(parts), 2):  # even parts are outside code spans
+        parts[k] = re.sub(r"([\\@<])", r"\\\1", parts[k])
+    return "`".join(parts)
+
+
+def scan(lines):
+    """Returns, per line, the scope the line starts in ('decl' for namespace,
+    class or file scope, 'code' inside a function body or initializer,
+    'detail' inside a detail namespace), the scope it ends in, and the column
+    of a trailing `//` comment on a line that has code (or -1)."""
+    stack = []
+    prefix = ""
+    in_block = False
+    starts = []
+    ends = []
+    trailing = []
+    for line in lines:
+        starts.append(stack[-1] if stack else "decl")
+        comment_at = -1
+        stripped = line.lstrip()
+        if not in_block and stripped.startswith("#"):
+            trailing.append(-1)
+            ends.append(starts[-1])
+            continue
+        i = 0
+        n = len(line)
+        saw_code = False
+        while i < n:
+            c = line[i]
+            if in_block:
+                end = line.find("*/", i)
+                if end < 0:
+                    i = n
+                    break
+                in_block = False
+                i = end + 2
+                continue
+            if line.startswith("//", i):
+                if saw_code:
+                    comment_at = i
+                break
+            if line.startswith("/*", i):
+                in_block = True
+                i += 2
+                continue
+            digit_separator = c == "'" and i > 0 and line[i - 1].isalnum()
+            if c in "\"'" and not digit_separator:
+                # Skip a string or character literal, honouring escapes.
+                j = i + 1
+                while j < n and line[j] != c:
+                    j += 2 if line[j] == "\\" else 1
+                prefix += line[i : j + 1]
+                saw_code = True
+                i = j + 1
+                continue
+            if not c.isspace():
+                saw_code = True
+            if c == "{":
+                inner = stack[-1] if stack else "decl"
+                body = ACCESS.sub("", prefix)
+                if inner == "detail" or inner == "decl" and DETAIL_NAMESPACE.match(body):
+                    kind = "detail"
+                elif inner == "decl" and SCOPE_KEYWORD.match(body):
+                    kind = "decl"
+                else:
+                    kind = "code"
+                stack.append(kind)
+                prefix = ""
+            elif c == "}":
+                if stack:
+                    stack.pop()
+                prefix = ""
+            elif c == ";":
+                prefix = ""
+            else:
+                prefix += c
+                if c == ":" and ACCESS.match(prefix):
+                    prefix = ""
+            i += 1
+        if not in_block:
+            prefix += " "
+        trailing.append(comment_at)
+        ends.append(stack[-1] if stack else "decl")
+    return starts, ends, trailing
+
+
+def is_declaration(line):
+    text = line.strip()
+    if not text or text.startswith(("#", "}", "//")):
+        return False
+    return not ACCESS.match(text)
+
+
+def filter_lines(lines):
+    starts, ends, trailing = scan(lines)
+    out = list(lines)
+    n = len(lines)
+
+    for k in range(n):
+        if starts[k] == "detail" and ends[k] == "detail":
+            out[k] = ""
+
+    # The opening comment block documents the file.
+    i = 0
+    while i < n and COMMENT_LINE.match(lines[i]):
+        i += 1
+    if i > 0:
+        for k in range(i):
+            out[k] = ("/// " + escape(COMMENT_LINE.match(lines[k]).group(2))).rstrip()
+        # @file takes the rest of its line as a file name, so it goes last,
+        # where nothing follows it and line numbers stay unchanged.
+        out[i - 1] = out[i - 1].rstrip() + " @file"
+
+    # Comment runs directly above a declaration at namespace or class scope.
+    while i < n:
+        if not COMMENT_LINE.match(lines[i]) or starts[i] != "decl":
+            i += 1
+            continue
+        j = i
+        while j < n and COMMENT_LINE.match(lines[j]):
+            j += 1
+        if j < n and starts[j] == "decl" and is_declaration(lines[j]):
+            for k in range(i, j):
+                m = COMMENT_LINE.match(lines[k])
+                out[k] = f"{m.group(1)}/// {escape(m.group(2))}".rstrip()
+        i = j
+
+    # Trailing comments on members and enumerators.
+    for k in range(n):
+        col = trailing[k]
+        if col < 0 or starts[k] != "decl":
+            continue
+        code = lines[k][:col].strip()
+        enumerator = re.fullmatch(r"\w+(\s*=\s*[^,;{}]+)?", code)
+        if code.startswith("}") or not (code.endswith((";", ",", "}")) or enumerator):
+            continue
+        text = escape(lines[k][col + 2 :].lstrip())
+        out[k] = lines[k][:col] + "///< " + text
+    return out
+
+
+def main(path):
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    lines = text.split("\n")
+    sys.stdout.write("\n".join(filter_lines(lines)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
