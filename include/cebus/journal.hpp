@@ -58,6 +58,12 @@
 #include <vector>
 
 #include <cebus/event.hpp>
+#include <cebus/filter.hpp>
+
+namespace cebus {
+class Bus;
+class Subscription;
+}  // namespace cebus
 
 namespace cebus::journal {
 
@@ -485,6 +491,19 @@ public:
     Stats stats() const;
     Metrics metrics() const noexcept;
     const Options& options() const noexcept;
+
+    // ---- Routing from the bus ------------------------------------------
+
+    // Subscribes a sync handler to `bus` that appends every event `filter`
+    // matches, so a host chooses per subscription whether delivery is
+    // in-memory (a bus subscriber) or durable (a durable subscription of
+    // this journal). publish() does not wait for the disk: the append is
+    // acknowledged later and a failed one is logged and counted in
+    // Metrics::failed_appends. publish() blocks only while
+    // Options::max_pending_events appends are queued. Resetting the returned
+    // Subscription detaches; it must not outlive the Journal's use (appends
+    // after the Journal is destroyed fail and are logged). Thread-safe.
+    Subscription attach(Bus& bus, Filter filter = {});
 
     struct Impl;
 

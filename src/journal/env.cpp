@@ -159,9 +159,9 @@ void Env::open() {
         throw_lmdb(rc, "reading the format version");
     }
 
-    if (options_.read_only) {
-        mdb_txn_abort(txn);
-    } else if ((rc = mdb_txn_commit(txn)) != 0) {
+    // Committing also keeps the DBI handles of a read-only transaction open;
+    // aborting would close them.
+    if ((rc = mdb_txn_commit(txn)) != 0) {
         close();
         throw_lmdb(rc, "creating the journal");
     }

@@ -44,6 +44,9 @@ struct PendingEvent {
     std::string dedup_pair;  // source '\0' id, kept when the key is a hash
 };
 
+// Encodes an event for the writer on the caller's thread. Throws too_large.
+PendingEvent encode_pending(const Options& opt, const Event& e);
+
 struct Request {
     enum class Kind { single, batch, callback, op };
     Kind kind = Kind::single;

@@ -190,9 +190,7 @@ Metrics Journal::metrics() const noexcept {
 // ---------------------------------------------------------------------------
 // Producers
 
-namespace {
-
-PendingEvent encode_pending(const Options& opt, const Event& e) {
+PendingEvent detail::encode_pending(const Options& opt, const Event& e) {
     PendingEvent p;
     p.record.assign(header_size, '\0');
     p.record += codec::encode_event(e);
@@ -224,8 +222,6 @@ PendingEvent encode_pending(const Options& opt, const Event& e) {
     }
     return p;
 }
-
-}  // namespace
 
 void Journal::Impl::submit(std::unique_ptr<Request> req) {
     if (opt.read_only) throw JournalError(Errc::invalid, "journal: opened read-only; writes are not allowed");
@@ -594,9 +590,10 @@ void Journal::Impl::commit_chunk(std::unique_ptr<Request>* begin, std::unique_pt
             // Anything held (relaxed mode) may not be durable either.
             std::vector<std::unique_ptr<Request>> held_now;
             held_now.swap(held);
+            // Recover first, so a producer that sees the error can retry at once.
+            after_failure(rc);
             complete(held_now, err);
             complete(done, err);
-            after_failure(rc);
             return;
         }
 
@@ -625,10 +622,10 @@ void Journal::Impl::complete_held() {
     now.swap(held);
     if (rc != 0) {
         metrics.failed_commits++;
+        after_failure(rc);
         complete(now, std::make_exception_ptr(JournalError(
                           Errc::io, std::string("journal: sync failed: ") + mdb_strerror(rc) +
                                         "; appends not acknowledged")));
-        after_failure(rc);
         return;
     }
     publish_last(held_last_seq);
