@@ -223,6 +223,31 @@ TEST_CASE("LIKE stays fast on hostile patterns") {
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
 }
 
+TEST_CASE("attribute clauses on every attribute type") {
+    // Text attributes take a fast path; the others must still cast.
+    CHECK(boolean_of("type LIKE '%order%'"));
+    CHECK(boolean_of("type LIKE '%created'"));
+    CHECK(boolean_of("type NOT LIKE 'org.%'"));
+    CHECK(boolean_of("type LIKE 'com.example.order.created'"));
+    CHECK(boolean_of("subject LIKE 'orders/4_'"));
+    CHECK(boolean_of("myint LIKE '1%'"));
+    CHECK(boolean_of("mybool LIKE 'tr%'"));
+    CHECK(boolean_of("mybool = 'true'"));
+    CHECK(boolean_of("blob = 'AQID'"));
+    CHECK(boolean_of("myint != '11'"));
+    CHECK(boolean_of("EXISTS myint AND myint = '10' AND type != 'x'"));
+    for (const char* text : {"missing LIKE 'x%'", "missing = 'x'", "missing != 'x'", "true AND missing NOT LIKE 'x'"}) {
+        INFO(text);
+        const auto r = eval(text);
+        CHECK_FALSE(r.as_boolean());
+        CHECK(r.has_error(ErrorKind::missing_attribute));
+    }
+    // The right operand is a String, so the Integer becomes "10": no error.
+    const auto r = eval("myint = 'ten'");
+    CHECK_FALSE(r.as_boolean());
+    CHECK(r.ok());
+}
+
 // ---- errors -------------------------------------------------------------------------
 
 TEST_CASE("integer overflow raises math error") {

@@ -85,41 +85,36 @@ struct Error {
 // A value handed to and returned by host functions. A String refers to text
 // owned by the event, the expression or the evaluation's scratch space; it is
 // valid only until the function returns (return values are copied as needed).
+// A Value is 16 bytes and trivially copyable, so it travels in registers; a
+// String value is therefore limited to 4 GiB.
 class Value {
 public:
     constexpr Value() noexcept = default;
-    static constexpr Value boolean(bool b) noexcept {
-        Value v;
-        v.type_ = Type::boolean;
-        v.boolean_ = b;
-        return v;
-    }
+    static constexpr Value boolean(bool b) noexcept { return Value(Type::boolean, nullptr, b ? 1u : 0u); }
     static constexpr Value integer(std::int32_t i) noexcept {
-        Value v;
-        v.type_ = Type::integer;
-        v.integer_ = i;
-        return v;
+        return Value(Type::integer, nullptr, static_cast<std::uint32_t>(i));
     }
     static constexpr Value string(std::string_view s) noexcept {
-        Value v;
-        v.type_ = Type::string;
-        v.string_ = s;
-        return v;
+        return Value(Type::string, s.data(), static_cast<std::uint32_t>(s.size()));
     }
 
     constexpr Type type() const noexcept { return type_; }
     // Each accessor returns the zero value when the type differs.
-    constexpr bool as_boolean() const noexcept { return type_ == Type::boolean && boolean_; }
-    constexpr std::int32_t as_integer() const noexcept { return type_ == Type::integer ? integer_ : 0; }
+    constexpr bool as_boolean() const noexcept { return type_ == Type::boolean && word_ != 0; }
+    constexpr std::int32_t as_integer() const noexcept {
+        return type_ == Type::integer ? static_cast<std::int32_t>(word_) : 0;
+    }
     constexpr std::string_view as_string() const noexcept {
-        return type_ == Type::string ? string_ : std::string_view();
+        return type_ == Type::string ? std::string_view(data_, word_) : std::string_view();
     }
 
 private:
+    constexpr Value(Type type, const char* data, std::uint32_t word) noexcept
+        : data_(data), word_(word), type_(type) {}
+
+    const char* data_ = nullptr;
+    std::uint32_t word_ = 0;  // Boolean 0 or 1, Integer bits, or String size
     Type type_ = Type::boolean;
-    bool boolean_ = false;
-    std::int32_t integer_ = 0;
-    std::string_view string_;
 };
 
 // The outcome of Expression::evaluate(): a value that owns its text, plus

@@ -270,9 +270,7 @@ std::string quote(std::string_view text) { return detail::quote_for_message(text
 
 }  // namespace
 
-Value Evaluation::cast(Value value, Type type, std::size_t offset) {
-    if (value.type() == type) return value;
-
+Value Evaluation::convert(Value value, Type type, std::size_t offset) {
     switch (type) {
         case Type::string: {
             if (value.type() == Type::boolean) return Value::string(value.as_boolean() ? "true" : "false");
@@ -305,13 +303,124 @@ Value Evaluation::cast(Value value, Type type, std::size_t offset) {
 
 // ---- evaluation --------------------------------------------------------------
 
+[[gnu::always_inline]] inline int Evaluation::attribute_text(const Node& node, std::string_view& out) const noexcept {
+    auto optional_text = [&](const std::optional<std::string>& value) {
+        if (!value) return 0;
+        out = *value;
+        return 1;
+    };
+    switch (node.attribute) {
+        case Attribute::id: out = event_.id(); return 1;
+        case Attribute::source: out = event_.source(); return 1;
+        case Attribute::specversion: out = event_.specversion(); return 1;
+        case Attribute::type: out = event_.type(); return 1;
+        case Attribute::datacontenttype: return optional_text(event_.datacontenttype());
+        case Attribute::dataschema: return optional_text(event_.dataschema());
+        case Attribute::subject: return optional_text(event_.subject());
+        case Attribute::time:
+            if (!event_.time()) return 0;
+            out = event_.time()->text();
+            return 1;
+        case Attribute::extension: break;
+    }
+    const AttributeValue* value = event_.extension(program_.view(node.text));
+    if (!value) return 0;
+    if (const auto* s = std::get_if<std::string>(value)) {
+        out = *s;
+        return 1;
+    }
+    if (const auto* u = std::get_if<Uri>(value)) {
+        out = u->value;
+        return 1;
+    }
+    if (const auto* r = std::get_if<UriRef>(value)) {
+        out = r->value;
+        return 1;
+    }
+    if (const auto* t = std::get_if<Timestamp>(value)) {
+        out = t->text();
+        return 1;
+    }
+    return -1;
+}
+
+Value Evaluation::missing_attribute(const Node& node) {
+    raise(ErrorKind::missing_attribute, node.offset, [&] {
+        return "missing attribute \"" + std::string(program_.view(node.text)) + "\"";
+    });
+    return Value::boolean(false);
+}
+
+bool Evaluation::exists(const Node& node) const noexcept {
+    switch (node.attribute) {
+        case Attribute::id:
+        case Attribute::source:
+        case Attribute::specversion:
+        case Attribute::type: return true;
+        case Attribute::datacontenttype: return event_.datacontenttype().has_value();
+        case Attribute::dataschema: return event_.dataschema().has_value();
+        case Attribute::subject: return event_.subject().has_value();
+        case Attribute::time: return event_.time().has_value();
+        case Attribute::extension: break;
+    }
+    return event_.extension(program_.view(node.text)) != nullptr;
+}
+
+// The common filter clauses, `attribute = 'text'`, `attribute LIKE 'x'` and
+// EXISTS, answered without building Values: 0 or 1, or -1 when the general
+// path must decide (an absent attribute raises an error there, and a
+// Boolean, Integer or Binary extension needs a cast).
+[[gnu::always_inline]] inline int Evaluation::quick_test(const Node& node) const noexcept {
+    if (node.op == Op::exists) return exists(node) ? 1 : 0;
+    if (node.op < Op::text_equal) return -1;
+
+    std::string_view text;
+    if (attribute_text(program_.nodes[node.left], text) != 1) return -1;
+    bool result;
+    if (node.op == Op::text_equal || node.op == Op::text_not_equal) {
+        result = text == program_.view(node.text);
+        return result == (node.op == Op::text_equal) ? 1 : 0;
+    }
+    switch (static_cast<LikePattern::Kind>(node.call)) {
+        case LikePattern::Kind::exact: result = text == program_.view(node.text); break;
+        case LikePattern::Kind::prefix: result = text.starts_with(program_.view(node.text)); break;
+        case LikePattern::Kind::suffix: result = text.ends_with(program_.view(node.text)); break;
+        case LikePattern::Kind::contains:
+            result = text.find(program_.view(node.text)) != std::string_view::npos;
+            break;
+        default: result = program_.patterns[node.right].match(text); break;
+    }
+    return result == (node.op == Op::text_like) ? 1 : 0;
+}
+
+Value Evaluation::eval_text(const Node& node) {
+    if (const int quick = quick_test(node); quick >= 0) return Value::boolean(quick == 1);
+
+    // The general operators: they raise for an absent attribute and cast a
+    // non-text one.
+    Node general = node;
+    switch (node.op) {
+        case Op::text_equal: general.op = Op::equal; break;
+        case Op::text_not_equal: general.op = Op::not_equal; break;
+        case Op::text_like: general.op = Op::like; break;
+        default: general.op = Op::not_like; break;
+    }
+    if (general.op == Op::equal || general.op == Op::not_equal) return eval_comparison(general);
+    return eval_like(general);
+}
+
+Value Evaluation::eval_like(const Node& node) {
+    const std::size_t before = error_count_;
+    const Value operand = cast(eval(node.left), Type::string, program_.nodes[node.left].offset);
+    if (error_count_ != before) return Value::boolean(false);
+    const bool matched = program_.patterns[node.right].match(operand.as_string());
+    return Value::boolean(matched == (node.op == Op::like));
+}
+
 Value Evaluation::eval_attribute(const Node& node) {
     auto text_or_missing = [&](const std::optional<std::string>& value) -> Value {
         if (value) return Value::string(*value);
-        raise(ErrorKind::missing_attribute, node.offset, [&] {
-            return "missing attribute \"" + std::string(program_.view(node.text)) + "\"";
-        });
-        return Value::boolean(false);
+        return missing_attribute(node);
     };
 
     switch (node.attribute) {
@@ -346,10 +455,15 @@ Value Evaluation::eval_logical(const Node& node) {
     bool result = node.op == Op::logical_and;
     for (std::uint32_t i = 0; i < node.right; ++i) {
         const std::uint32_t child = program_.operands[node.left + i];
-        const Value operand = cast(eval(child), Type::boolean, program_.nodes[child].offset);
-        if (error_count_ != before) return Value::boolean(false);
+        const Node& operand_node = program_.nodes[child];
+        int quick = quick_test(operand_node);
+        if (quick < 0) {
+            const Value operand = cast(eval(child), Type::boolean, operand_node.offset);
+            if (error_count_ != before) return Value::boolean(false);
+            quick = operand.as_boolean() ? 1 : 0;
+        }
 
-        const bool b = operand.as_boolean();
+        const bool b = quick == 1;
         switch (node.op) {
             case Op::logical_and:
                 if (!b) return Value::boolean(false);  // short circuit
@@ -512,20 +626,8 @@ Value Evaluation::eval(std::uint32_t index) {
             break;
         case Op::attribute:
             return eval_attribute(node);
-        case Op::exists: {
-            switch (node.attribute) {
-                case Attribute::id:
-                case Attribute::source:
-                case Attribute::specversion:
-                case Attribute::type: return Value::boolean(true);
-                case Attribute::datacontenttype: return Value::boolean(event_.datacontenttype().has_value());
-                case Attribute::dataschema: return Value::boolean(event_.dataschema().has_value());
-                case Attribute::subject: return Value::boolean(event_.subject().has_value());
-                case Attribute::time: return Value::boolean(event_.time().has_value());
-                case Attribute::extension: break;
-            }
-            return Value::boolean(event_.extension(program_.view(node.text)) != nullptr);
-        }
+        case Op::exists:
+            return Value::boolean(exists(node));
         case Op::call:
             return eval_call(node);
         case Op::missing_call:
@@ -553,13 +655,8 @@ Value Evaluation::eval(std::uint32_t index) {
             return Value::integer(-operand.as_integer());
         }
         case Op::like:
-        case Op::not_like: {
-            const std::size_t before = error_count_;
-            const Value operand = cast(eval(node.left), Type::string, program_.nodes[node.left].offset);
-            if (error_count_ != before) return Value::boolean(false);
-            const bool matched = program_.patterns[node.right].match(operand.as_string());
-            return Value::boolean(matched == (node.op == Op::like));
-        }
+        case Op::not_like:
+            return eval_like(node);
         case Op::in:
         case Op::not_in:
             return eval_in(node);
@@ -580,6 +677,11 @@ Value Evaluation::eval(std::uint32_t index) {
         case Op::logical_or:
         case Op::logical_xor:
             return eval_logical(node);
+        case Op::text_equal:
+        case Op::text_not_equal:
+        case Op::text_like:
+        case Op::text_not_like:
+            return eval_text(node);
     }
     return Value::boolean(false);
 }

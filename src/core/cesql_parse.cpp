@@ -227,10 +227,35 @@ public:
             throw CompileError(current_.offset, "unexpected " + describe(current_) + " after a complete expression");
         }
         program_->root = root;
+        fuse();
         return program_;
     }
 
 private:
+    // Rewrites `attribute = 'text'`, `attribute != 'text'` and `attribute
+    // [NOT] LIKE 'pattern'` into fused nodes that skip building Values.
+    void fuse() {
+        for (Node& node : program_->nodes) {
+            const Node& left = program_->nodes[node.left];
+            if (node.op == Op::like || node.op == Op::not_like) {
+                if (left.op != Op::attribute) continue;
+                node.op = node.op == Op::like ? Op::text_like : Op::text_not_like;
+                const LikePattern& pattern = program_->patterns[node.right];
+                node.call = static_cast<std::uint32_t>(pattern.kind);
+                if (pattern.kind == LikePattern::Kind::exact || pattern.kind == LikePattern::Kind::prefix ||
+                    pattern.kind == LikePattern::Kind::suffix || pattern.kind == LikePattern::Kind::contains) {
+                    const PoolText segment = pattern.segments.front();
+                    node.text = add_text(std::string_view(pattern.literals).substr(segment.offset, segment.size));
+                }
+            } else if (node.op == Op::equal || node.op == Op::not_equal) {
+                const Node& right = program_->nodes[node.right];
+                if (left.op != Op::attribute || right.op != Op::literal || right.literal_type != Type::string) continue;
+                node.text = right.text;
+                node.op = node.op == Op::equal ? Op::text_equal : Op::text_not_equal;
+            }
+        }
+    }
+
     // Counts parser recursion (parentheses, unary chains, call arguments) so
     // hostile input fails cleanly instead of overflowing the stack.
     class Nesting {

@@ -17,6 +17,10 @@
 #include <string_view>
 #include <vector>
 
+// The evaluator's members are private to the library; hidden visibility lets
+// its recursive calls go direct instead of through the PLT.
+#define CEBUS_CESQL_HIDDEN [[gnu::visibility("hidden")]]
+
 namespace cebus::cesql {
 
 enum class Op : std::uint8_t {
@@ -45,6 +49,14 @@ enum class Op : std::uint8_t {
     logical_and,  // n-ary: operands[first, first + count)
     logical_or,
     logical_xor,
+    // Fused forms chosen after parsing, for the common filter shapes
+    // `attribute = 'text'` and `attribute LIKE 'pattern'`. They read the
+    // attribute's text directly and fall back to the general operator when
+    // the attribute is a Boolean, Integer or Binary extension.
+    text_equal,
+    text_not_equal,
+    text_like,
+    text_not_like,
 };
 
 // Core attributes are read through the Event accessors, never by name.
@@ -78,7 +90,10 @@ struct Node {
     std::uint32_t left = 0;
     std::uint32_t right = 0;
     PoolText text;  // string literal, extension name or function name
-    std::uint32_t call = 0;  // index into Program::calls
+    // call: index into Program::calls. text_like/text_not_like: the
+    // LikePattern::Kind, with `text` holding the pattern's one literal
+    // segment when the kind is exact, prefix, suffix or contains.
+    std::uint32_t call = 0;
 };
 
 // A compiled LIKE pattern. Patterns without `_` are matched on bytes with
@@ -99,7 +114,7 @@ struct LikePattern {
     std::vector<PoolText> segments;  // literal runs between % (slices of `literals`)
     std::vector<Element> elements;   // general matcher
 
-    bool match(std::string_view text) const noexcept;
+    CEBUS_CESQL_HIDDEN bool match(std::string_view text) const noexcept;
 };
 
 // Compiles a LIKE pattern in its literal text form (escapes not yet applied).
@@ -115,7 +130,8 @@ public:
     std::vector<std::shared_ptr<const Functions::Overload>> calls;
     std::uint32_t root = 0;
 
-    std::string_view view(PoolText t) const noexcept { return std::string_view(pool).substr(t.offset, t.size); }
+    // Slices are made by the parser and always lie within the pool.
+    std::string_view view(PoolText t) const noexcept { return {pool.data() + t.offset, t.size}; }
 };
 
 // Builds a Program from text. Throws CompileError.
@@ -141,7 +157,7 @@ public:
     char* allocate(std::size_t size);
 
 private:
-    std::array<char, 512> inline_{};
+    std::array<char, 512> inline_;  // uninitialized: filled only as used
     std::size_t used_ = 0;
     std::vector<std::unique_ptr<char[]>> blocks_;
 };
@@ -160,25 +176,44 @@ public:
     char* allocate(std::size_t size) { return scratch_.allocate(size); }
     std::string_view store(std::string_view text);
 
-    // Records an error. The message is built only when errors are kept.
+    // Records an error. The message is built only when errors are kept, out
+    // of line so the evaluator's hot paths stay small.
     template <class MakeMessage>
     void raise(ErrorKind kind, std::size_t offset, MakeMessage&& make_message) {
         ++error_count_;
-        if (errors_) errors_->push_back(Error{kind, offset, make_message()});
+        if (errors_) [[unlikely]] record(errors_, kind, offset, make_message);
     }
 
     // Casts `value` to `type`; on failure raises a cast error at `offset`
     // and returns the zero value of `type`.
-    Value cast(Value value, Type type, std::size_t offset);
+    Value cast(Value value, Type type, std::size_t offset) {
+        if (value.type() == type) [[likely]] return value;
+        return convert(value, type, offset);
+    }
 
 private:
-    Value eval(std::uint32_t index);
-    Value eval_attribute(const Node& node);
-    Value eval_call(const Node& node);
-    Value eval_in(const Node& node);
-    Value eval_logical(const Node& node);
-    Value eval_arithmetic(const Node& node);
-    Value eval_comparison(const Node& node);
+    template <class MakeMessage>
+    [[gnu::noinline, gnu::cold]] static void record(std::vector<Error>* errors, ErrorKind kind, std::size_t offset,
+                                                    MakeMessage& make_message) {
+        errors->push_back(Error{kind, offset, make_message()});
+    }
+
+    // 1 with the text in `out`, 0 when absent, -1 when the attribute is a
+    // Boolean, Integer or Binary extension.
+    CEBUS_CESQL_HIDDEN int attribute_text(const Node& attribute, std::string_view& out) const noexcept;
+    CEBUS_CESQL_HIDDEN Value convert(Value value, Type type, std::size_t offset);
+    CEBUS_CESQL_HIDDEN bool exists(const Node& node) const noexcept;
+    CEBUS_CESQL_HIDDEN int quick_test(const Node& node) const noexcept;
+    CEBUS_CESQL_HIDDEN Value eval_text(const Node& node);
+    CEBUS_CESQL_HIDDEN Value eval_like(const Node& node);
+    CEBUS_CESQL_HIDDEN Value missing_attribute(const Node& attribute);
+    CEBUS_CESQL_HIDDEN Value eval(std::uint32_t index);
+    CEBUS_CESQL_HIDDEN Value eval_attribute(const Node& node);
+    CEBUS_CESQL_HIDDEN Value eval_call(const Node& node);
+    CEBUS_CESQL_HIDDEN Value eval_in(const Node& node);
+    CEBUS_CESQL_HIDDEN Value eval_logical(const Node& node);
+    CEBUS_CESQL_HIDDEN Value eval_arithmetic(const Node& node);
+    CEBUS_CESQL_HIDDEN Value eval_comparison(const Node& node);
 
     const Program& program_;
     const Event& event_;
