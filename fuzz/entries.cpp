@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cebus_config.h"
 #include <cebus/cesql.hpp>
 #include <cebus/event.hpp>
 #include <cebus/http.hpp>
@@ -78,9 +79,11 @@ void json_batch(std::string_view input) {
     check(json::encode_batch(second) == encoded, "JSON batch encoding is not stable: " + encoded);
 }
 
+}  // namespace
+
 // Splits the input into header lines and a body at the first empty line
 // (LF or CRLF line ends).
-http::Message split_message(std::string_view input) {
+http::Message split_http_message(std::string_view input) {
     http::Message message;
     std::string_view head = input;
     const std::size_t lf = input.find("\n\n");
@@ -106,6 +109,8 @@ http::Message split_message(std::string_view input) {
     }
     return message;
 }
+
+namespace {
 
 // Same attributes with the same canonical text, whatever their types. The
 // binary mode's Content-Type may name the type a structured event only
@@ -164,7 +169,7 @@ void json_format(std::string_view input) {
 }
 
 void http_message(std::string_view input) {
-    const http::Message message = split_message(input);
+    const http::Message message = split_http_message(input);
     for (const auto& header : message.headers) percent_round_trip(header.second);
 
     std::vector<EventPtr> events;
@@ -251,6 +256,9 @@ std::span<const Target> targets() {
         Target{"json", &json_format},
         Target{"http", &http_message},
         Target{"cesql", &cesql},
+#if CEBUS_HAVE_IO_EVENTS
+        Target{"webhook", &webhook},
+#endif
     };
     return list;
 }

@@ -15,6 +15,8 @@
 #include <stdexcept>
 #include <string_view>
 
+#include <cebus/http.hpp>
+
 namespace cebus::fuzz {
 
 // A check on a decoded or evaluated result failed.
@@ -37,6 +39,13 @@ void http_message(std::string_view input);
 // CESQL: compile the input as an expression and evaluate it against a fixed
 // event; evaluation must be deterministic and agree with matches().
 void cesql(std::string_view input);
+
+// Webhook delivery verification (I/O Events): see fuzz/entries_webhook.cpp
+// for the input split. Built only with the I/O Events bridge.
+void webhook(std::string_view input);
+
+// Splits an input the way the http and webhook targets read it.
+http::Message split_http_message(std::string_view input);
 
 struct Target {
     std::string_view name;
