@@ -607,7 +607,8 @@ EventPtr EventBuilder::build() const {
     if (data_kind_ == DataKind::text) {
         const bool json = !datacontenttype_ || is_json_content_type(*datacontenttype_);
         if (json) {
-            if (!nlohmann::json::accept(data_)) {
+            // nlohmann's lexer stops at a NUL byte, which JSON text never holds.
+            if (data_.find('\0') != std::string::npos || !nlohmann::json::accept(data_)) {
                 throw ValidationError("data", data_,
                                       "is not valid JSON text but the content type is JSON; "
                                       "set a non-JSON content type or use binary data");

@@ -129,7 +129,8 @@ EventPtr decode_binary(const Headers& headers, std::string_view body, const json
         bool text = false;
         std::string_view text_body = body;
         if (content_type && is_json_content_type(*content_type)) {
-            text = nlohmann::json::accept(body);
+            // nlohmann's lexer stops at a NUL byte, which JSON text never holds.
+            text = body.find('\0') == std::string_view::npos && nlohmann::json::accept(body);
             // Whitespace around a JSON value carries no meaning, and the
             // structured format could not keep it.
             const auto first = body.find_first_not_of(" \t\r\n");
