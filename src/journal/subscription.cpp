@@ -334,7 +334,8 @@ void DurableSubscription::State::run() noexcept {
                 if (out == Outcome::stopped) return;
                 if (out == Outcome::ack) {
                     try {
-                        im.run_op([&](OpContext& ctx) {
+                        // seq copied: clang 14 cannot capture a structured binding.
+                        im.run_op([&, seq = seq](OpContext& ctx) {
                             const std::string dk = dead_key(name, seq);
                             MDB_val k = to_val(dk);
                             const int rc = mdb_del(ctx.txn, ctx.dbi.dead, &k, nullptr);
