@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds cebus and runs every test, then prints one
-# closing line "N passed, N failed" (test cases, summed over all programs).
+# closing line "N passed, N failed" (test cases, summed over all programs,
+# plus one case per fuzz target when fuzzing is asked for).
 #
 # Environment:
-#   CEBUS_BUILD_DIR   build folder (default: build)
-#   CEBUS_WERROR=1    treat compiler warnings as errors (CI sets it)
-#   CEBUS_SANITIZERS  "asan", "tsan" or "all": also run the suite under
-#                     AddressSanitizer+UBSan and/or ThreadSanitizer
+#   CEBUS_BUILD_DIR     build folder (default: build)
+#   CEBUS_WERROR=1      treat compiler warnings as errors (CI sets it)
+#   CEBUS_SANITIZERS    "asan", "tsan" or "all": also run the suite under
+#                       AddressSanitizer+UBSan (folder BUILD-asan) and/or
+#                       ThreadSanitizer (BUILD-tsan)
+#   CEBUS_TSAN_SUITES   meson test suites run under ThreadSanitizer
+#                       (default: all; CI names the concurrent ones)
+#   CEBUS_FUZZ_SECONDS  when set, also run every fuzz target that long
+#                       (scripts/fuzz.sh, clang, folder BUILD-fuzz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,14 +22,22 @@ build_dir=${CEBUS_BUILD_DIR:-build}
 werror=false
 [[ ${CEBUS_WERROR:-0} == 1 ]] && werror=true
 
+# Sanitizer runtime options: stop at the first finding with a stack, so a
+# finding fails its test instead of scrolling past. The suppression files
+# list only findings inside dependencies, each with its reason.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:print_summary=1:detect_odr_violation=2}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/scripts/sanitizers/lsan.supp:print_suppressions=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1:print_summary=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/sanitizers/tsan.supp}
+
 # Configures (or reconfigures) a build folder with the given extra options.
 configure() {
   local dir=$1
   shift
   if [[ -f $dir/build.ninja ]]; then
-    meson configure "$dir" -Dwerror=$werror "$@" >/dev/null
+    meson configure "$dir" "$@" >/dev/null
   else
-    meson setup "$dir" -Dwerror=$werror "$@" >/dev/null
+    meson setup "$dir" "$@" >/dev/null
   fi
 }
 
@@ -52,15 +66,28 @@ run_suite() {
 }
 
 MESON_TEST_ARGS=()
-run_suite "$build_dir" "default"
+run_suite "$build_dir" "default" -Dwerror=$werror
+
+# The sanitizer builds use gcc like the default build. -Werror stays with the
+# default build: gcc's flow analysis warns about std::regex and std::function
+# internals once sanitizer instrumentation is inlined (-Wmaybe-uninitialized
+# false positives), and the default build already holds the code to zero
+# warnings. UBSan is made fatal at compile time too, so no runtime option can
+# turn a finding into a log line. Benchmarks are not built: they never run here.
+sanitizer_options=(-Dwerror=false -Db_lundef=false -Dbenchmarks=false
+                   -Dcpp_args=-fno-sanitize-recover=all -Dcpp_link_args=-fno-sanitize-recover=all)
 
 case ${CEBUS_SANITIZERS:-} in
   asan | all)
-    run_suite "$build_dir-asan" "asan+ubsan" -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=false
+    MESON_TEST_ARGS=()
+    run_suite "$build_dir-asan" "asan+ubsan" -Db_sanitize=address,undefined "${sanitizer_options[@]}"
     ;;&
   tsan | all)
-    MESON_TEST_ARGS=(--suite core --suite journal)
-    run_suite "$build_dir-tsan" "tsan" -Db_sanitize=thread -Db_lundef=false -Dbenchmarks=false
+    MESON_TEST_ARGS=()
+    for suite in ${CEBUS_TSAN_SUITES:-}; do
+      MESON_TEST_ARGS+=(--suite "$suite")
+    done
+    run_suite "$build_dir-tsan" "tsan" -Db_sanitize=thread "${sanitizer_options[@]}"
     ;;
   "") ;;
   *)
@@ -68,6 +95,23 @@ case ${CEBUS_SANITIZERS:-} in
     exit 2
     ;;
 esac
+
+if [[ -n ${CEBUS_FUZZ_SECONDS:-} ]]; then
+  echo "== fuzz: every target for ${CEBUS_FUZZ_SECONDS}s"
+  fuzz_status=0
+  CEBUS_FUZZ_BUILD_DIR=$build_dir-fuzz bash scripts/fuzz.sh "$CEBUS_FUZZ_SECONDS" | tee "$build_dir-fuzz.log" ||
+    fuzz_status=$?
+  fuzz_counts=$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed$' "$build_dir-fuzz.log" | tail -1 || true)
+  if [[ -z $fuzz_counts ]]; then
+    total_failed=$((total_failed + 1))  # the fuzz build itself failed
+  else
+    fuzz_counts=${fuzz_counts#fuzz: }
+    total_passed=$((total_passed + ${fuzz_counts%% *}))
+    fuzz_failed=${fuzz_counts#*, }
+    total_failed=$((total_failed + ${fuzz_failed%% *}))
+  fi
+  ((fuzz_status == 0)) || echo "== fuzz: failed (exit $fuzz_status)"
+fi
 
 echo "$total_passed passed, $total_failed failed"
 ((total_failed == 0))
