@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <string>
 
 #include <cebus/http.hpp>
@@ -305,4 +306,54 @@ TEST_CASE("oversized body is rejected") {
     json::Limits limits;
     limits.max_bytes = 4;
     CHECK_THROWS_AS(http::decode_event(required_headers(), "12345", limits), ParseError);
+}
+
+TEST_CASE("mutated messages end in an event or an error") {
+    const auto seed_event = EventBuilder()
+                                .id("id-1")
+                                .source("https://example.com/a%20b")
+                                .type("t")
+                                .subject("Euro \xE2\x82\xAC")
+                                .time("2020-01-01T00:00:00.5Z")
+                                .extension("ext", "v")
+                                .datacontenttype("application/json")
+                                .data(R"({"a":[1,"\u00e9"]})")
+                                .build();
+    const auto seed = http::encode_binary(*seed_event);
+    const std::string alphabet = std::string("%\"\\ 0123456789ABCDEFabcdefgz{}[]:,\xC0\xA0\xFF\x80") + '\0';
+    std::mt19937 rng(7);
+    std::size_t decoded = 0;
+    for (int round = 0; round < 3000; ++round) {
+        http::Message message = seed;
+        auto mutate = [&](std::string& text) {
+            if (text.empty() || rng() % 4 == 0) {
+                text.insert(text.begin() + static_cast<std::ptrdiff_t>(text.empty() ? 0 : rng() % text.size()),
+                            alphabet[rng() % alphabet.size()]);
+            } else if (rng() % 3 == 0) {
+                text.resize(rng() % text.size());
+            } else {
+                text[rng() % text.size()] = alphabet[rng() % alphabet.size()];
+            }
+        };
+        const int edits = 1 + static_cast<int>(rng() % 3);
+        for (int k = 0; k < edits; ++k) {
+            const std::size_t target = rng() % (message.headers.size() + 1);
+            if (target == message.headers.size()) {
+                mutate(message.body);
+            } else if (rng() % 5 == 0) {
+                mutate(message.headers[target].first);
+            } else {
+                mutate(message.headers[target].second);
+            }
+        }
+        try {
+            const auto e = http::decode_event(message.headers, message.body);
+            const auto again = http::encode_binary(*e);
+            CHECK(*http::decode_event(again.headers, again.body) == *e);
+            ++decoded;
+        } catch (const ParseError&) {
+        } catch (const ValidationError&) {
+        }
+    }
+    CHECK(decoded > 0);
 }

@@ -122,6 +122,16 @@ TEST_CASE("unknown specversion is rejected") {
                    "must be a JSON string"));
 }
 
+TEST_CASE("specversion is checked before other rules") {
+    CHECK(contains(validation_error(R"({"specversion":"0.3","id":"1","source":"/s","type":"t","bad_name":1.5})"),
+                   "invalid specversion \"0.3\""));
+    CHECK(contains(validation_error(R"({"Bad":{},"specversion":"0.3","id":"1","source":"/s","type":"t"})"),
+                   "invalid specversion \"0.3\""));
+    // With version 1.0 the first broken member is reported.
+    CHECK(contains(validation_error(R"({"specversion":"1.0","id":"1","source":"/s","type":"t","a_b":1,"n":1.5})"),
+                   "invalid extension name \"a_b\""));
+}
+
 TEST_CASE("Integer extensions stay within 32 bits") {
     for (const char* bad : {"5.0", "5e2", "42.42", "1E0", "-0.0"}) {
         INFO(bad);

@@ -39,15 +39,28 @@ std::optional<std::string_view> find_header(const Headers& headers, std::string_
 Mode detect_mode(const Headers& headers) noexcept;
 
 // Decodes a request or response carrying one event (binary or structured) or
-// a batch. Throws ParseError or ValidationError.
+// a batch. Throws ParseError or ValidationError; a structured or batched
+// Content-Type other than the JSON formats is a ValidationError.
+//
+// In binary mode, extensions are Strings (a header has no type), an empty
+// body is no data, and Content-Type becomes datacontenttype; with no
+// Content-Type there is no datacontenttype, except that a (non-conforming)
+// ce-datacontenttype header is used then. The body becomes text data when
+// the content type is JSON and the body is valid JSON (whitespace around it
+// dropped), or when the type is textual (text/*, XML, YAML, or any type
+// with a charset parameter) and the body is valid UTF-8; any other body,
+// including one without a Content-Type, is kept as binary data.
 std::vector<EventPtr> decode(const Headers& headers, std::string_view body,
                              const json::Limits& limits = {});
 // Decodes exactly one event; a batch is an error.
 EventPtr decode_event(const Headers& headers, std::string_view body,
                       const json::Limits& limits = {});
 
-// Encodes in binary mode: `ce-` headers, Content-Type from datacontenttype
-// (omitted when absent), the data bytes as body.
+// Encodes in binary mode: `ce-` headers with canonical strings, Content-Type
+// from datacontenttype, the data bytes as body. Text data without a
+// datacontenttype is JSON by the JSON format's rule, so it is sent with
+// `application/json`; otherwise an absent datacontenttype sends no
+// Content-Type.
 Message encode_binary(const Event& event);
 // Encodes in structured mode with `application/cloudevents+json; charset=utf-8`.
 Message encode_structured(const Event& event);

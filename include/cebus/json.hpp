@@ -4,10 +4,23 @@
 // Decoding accepts members in any order, treats `null` members as absent,
 // keeps a JSON string in `data` as a string (never parsed again), decodes
 // `data_base64` to bytes whatever the content type, and rejects everything
-// else the spec forbids with a ParseError (malformed JSON, with its byte
-// offset) or a ValidationError (a well-formed event that breaks a rule).
+// else the spec forbids with a ParseError (malformed JSON or a duplicate
+// member, with its byte offset) or a ValidationError (a well-formed event
+// that breaks a rule). Only specversion "1.0" is read; an event of another
+// version fails naming specversion before any other rule is checked.
+//
+// `data` with a JSON content type (or none) becomes DataKind::text holding
+// the member's JSON text exactly as written, so `"data": "x"` gives the three
+// bytes `"x"` and `"data": null` gives `null`. With any other content type
+// `data` must be a JSON string (or null, meaning no data) and its decoded
+// characters become the text. An extension that is a JSON string is String,
+// a JSON integer in 32 bits is Integer, true/false is Boolean; objects,
+// arrays, fractions and exponents are rejected.
+//
 // Encoding writes `data` as a JSON value for JSON content types, as a string
-// for other text, and `data_base64` for binary data.
+// for other text, and `data_base64` for binary data. JSON data text is
+// embedded unchanged, so whitespace inside it survives a round trip but
+// whitespace around it does not.
 //
 // All functions are pure and thread-safe. Decoding bounds its own work: input
 // larger than Limits::max_bytes or nested deeper than Limits::max_depth is
@@ -36,10 +49,11 @@ struct Limits {
 EventPtr decode(std::string_view text, const Limits& limits = {});
 // Decodes a batch: a JSON array of events; `[]` is valid and yields none.
 // Every event must share one specversion. Throws ParseError or ValidationError
-// naming the index of the failing event.
+// whose message ends with "(batch event N)", N counting from 0.
 std::vector<EventPtr> decode_batch(std::string_view text, const Limits& limits = {});
 
-// Converts an already parsed JSON object. Throws ValidationError.
+// Converts an already parsed JSON object by the same rules as decode().
+// Throws ValidationError.
 EventPtr from_json_value(const nlohmann::json& value);
 
 // Encodes one event as structured JSON. Allocates. Throws what a native data
