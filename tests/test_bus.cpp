@@ -394,7 +394,7 @@ TEST_CASE("typed handler decodes data") {
     CHECK(values == std::vector<int>{21, 70});
     REQUIRE(failures.size() == 4);
     CHECK(failures[0].find("Reading") != std::string::npos);
-    CHECK(failures[0].find("id=\"3\"") != std::string::npos);
+    CHECK(failures[0].find("value") != std::string::npos);
 }
 
 TEST_CASE("native value reaches typed handler") {

@@ -149,7 +149,11 @@ struct BusCore::RouteOutcome {
 // ---- Construction and shutdown ------------------------------------------------------
 
 BusCore::BusCore(BusOptions options)
-    : bus_id(g_next_bus_id.fetch_add(1, std::memory_order_relaxed)), options_(std::move(options)) {}
+    : bus_id(g_next_bus_id.fetch_add(1, std::memory_order_relaxed)), options_(std::move(options)) {
+    // Calibrates the tick clock once per process now, not on a worker in
+    // the middle of a delivery.
+    (void)ticks_to_ns(0);
+}
 
 BusCore::~BusCore() { shutdown(); }
 
@@ -596,7 +600,7 @@ void BusCore::schedule(SubscriberState& state) {
     while (runners < state.concurrency) {
         if (state.runners.compare_exchange_weak(runners, runners + 1, std::memory_order_seq_cst)) {
             ready_.enqueue(state.shared_from_this());
-            std::atomic_thread_fence(std::memory_order_seq_cst);
+            full_fence();
             if (parked_.load(std::memory_order_relaxed) > 0) {
                 wake_word_.fetch_add(1, std::memory_order_release);
                 futex_wake_one(wake_word_);
@@ -629,7 +633,7 @@ void BusCore::worker_main(unsigned index) {
 
         const std::uint32_t word = wake_word_.load(std::memory_order_acquire);
         parked_.fetch_add(1, std::memory_order_seq_cst);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
+        full_fence();
         if (ready_.size_approx() == 0 && !stopping()) futex_wait(wake_word_, word, std::chrono::nanoseconds(-1));
         parked_.fetch_sub(1, std::memory_order_relaxed);
     }
@@ -751,7 +755,7 @@ std::size_t BusCore::pump(std::size_t max_events, std::chrono::steady_clock::tim
 
         const std::uint32_t word = wake_word_.load(std::memory_order_acquire);
         parked_.fetch_add(1, std::memory_order_seq_cst);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
+        full_fence();
         if (ready_.size_approx() == 0 && !stopping()) futex_wait(wake_word_, word, until - now);
         parked_.fetch_sub(1, std::memory_order_relaxed);
     }
@@ -956,8 +960,10 @@ std::vector<SubscriptionMetrics> BusCore::subscription_metrics() const {
 }
 
 [[noreturn]] void throw_decode_error(const Event& event, std::string_view type_name, const std::exception& cause) {
-    throw DecodeError("cannot decode the data of " + describe(event) + " as " + std::string(type_name) + ": " +
-                      cause.what());
+    // The event is named by whoever reports the failure; the reason says
+    // what did not fit.
+    (void)event;
+    throw DecodeError("cannot decode the data as " + std::string(type_name) + ": " + cause.what());
 }
 
 }  // namespace detail

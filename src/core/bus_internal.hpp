@@ -24,6 +24,18 @@ namespace cebus::detail {
 
 inline constexpr std::size_t cache_line = 64;
 
+// A sequentially consistent fence. ThreadSanitizer does not model
+// std::atomic_thread_fence (GCC warns), so its builds use a seq_cst
+// read-modify-write, which is a full barrier on the hardware it runs on.
+inline void full_fence() noexcept {
+#if defined(__SANITIZE_THREAD__)
+    static std::atomic<int> fence_word{0};
+    fence_word.fetch_add(0, std::memory_order_seq_cst);
+#else
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
 // ---- Clock: cheap ticks for latency sampling --------------------------------
 
 // A monotonic tick count: the TSC on x86-64 (constant rate on the CPUs this

@@ -143,7 +143,7 @@ void light_fence() noexcept {
     if (asymmetric_fences()) {
         std::atomic_signal_fence(std::memory_order_seq_cst);
     } else {
-        std::atomic_thread_fence(std::memory_order_seq_cst);
+        full_fence();
     }
 }
 
@@ -151,7 +151,7 @@ void heavy_fence() noexcept {
     if (asymmetric_fences()) {
         syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
     } else {
-        std::atomic_thread_fence(std::memory_order_seq_cst);
+        full_fence();
     }
 }
 
