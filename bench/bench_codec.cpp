@@ -1,8 +1,9 @@
 // Structured JSON codec throughput, side by side with nlohmann/json.
 //
-// Decoding (json::decode: parse, validate and build an Event) is compared
-// with nlohmann::json::parse of the same bytes into a document; encoding
-// (json::encode of the Event) with nlohmann::json::dump of that document.
+// Decoding (json::decode, which parses, validates and builds an Event) is
+// compared with nlohmann::json::parse of the same bytes into a document.
+// Encoding (json::encode of the Event) is compared with
+// nlohmann::json::dump of that document.
 // The inputs are 256 distinct events of about 300 bytes with JSON data,
 // cycled so that no single input is cached in the branch predictor.
 //

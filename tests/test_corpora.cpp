@@ -406,9 +406,9 @@ http::Message structured_message(const nlohmann::json& doc) {
     return {{{"Content-Type", "application/cloudevents+json; charset=utf-8"}}, body};
 }
 
-// The YAML literal blocks (`|`) end their extension values with a newline,
-// which a CloudEvents String may not contain; the fixtures mean the text
-// without it.
+// The YAML literal blocks (`|`) end their extension values with a newline.
+// A CloudEvents String may not contain one, so the fixtures must mean the
+// text without it.
 nlohmann::json trim_extension_newlines(nlohmann::json doc) {
     auto& attributes = doc.at("ContextAttributes");
     if (attributes.contains("Extensions")) {

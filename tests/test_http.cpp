@@ -137,7 +137,7 @@ TEST_CASE("Content-Type carries datacontenttype") {
 TEST_CASE("no Content-Type means no datacontenttype") {
     const auto e = http::decode_event(required_headers(), R"({"a":1})");
     CHECK_FALSE(e->datacontenttype());
-    // Nothing says the bytes are JSON, so they stay bytes.
+    // No header declares the bytes to be JSON, so they stay bytes.
     CHECK(e->data_kind() == DataKind::binary);
     CHECK(e->data() == R"({"a":1})");
     CHECK_FALSE(e->data_is_json());

@@ -42,10 +42,10 @@ Mode detect_mode(const Headers& headers) noexcept;
 // a batch. Throws ParseError or ValidationError; a structured or batched
 // Content-Type other than the JSON formats is a ValidationError.
 //
-// In binary mode, extensions are Strings (a header has no type), an empty
-// body is no data, and Content-Type becomes datacontenttype; with no
-// Content-Type there is no datacontenttype, except that a (non-conforming)
-// ce-datacontenttype header is used then. The body becomes text data when
+// In binary mode, extensions are Strings because a header has no type, and
+// an empty body is no data. Content-Type becomes datacontenttype. Without a
+// Content-Type there is no datacontenttype, unless the message carries a
+// ce-datacontenttype header (which the binding forbids): that one is used. The body becomes text data when
 // the content type is JSON and the body is valid JSON (whitespace around it
 // dropped), or when the type is textual (text/*, XML, YAML, or any type
 // with a charset parameter) and the body is valid UTF-8; any other body,

@@ -41,9 +41,9 @@ bool has_charset(std::string_view content_type) noexcept {
     return false;
 }
 
-// Media types whose bytes are text: a binary-mode body of such a type that
-// is valid UTF-8 becomes text data (a JSON string in structured mode); any
-// other body stays bytes (data_base64).
+// Tells media types whose bytes are text. A binary-mode body of such a type
+// that is valid UTF-8 becomes text data, a JSON string in structured mode.
+// Any other body stays bytes, which structured mode writes as data_base64.
 bool is_text_content_type(std::string_view content_type) noexcept {
     const std::string_view essence = essence_of(content_type);
     const auto slash = essence.find('/');
@@ -218,7 +218,7 @@ Message encode_binary(const Event& event) {
         headers.emplace_back("content-type", *event.datacontenttype());
     } else if (event.data_kind() == DataKind::text || event.data_kind() == DataKind::native) {
         // Text data without a content type is JSON by the JSON format's
-        // rule; the binding says to state that explicitly.
+        // rule, and the binding asks senders to state that explicitly.
         headers.emplace_back("content-type", "application/json");
     }
     if (event.has_data()) message.body = std::string(event.data());

@@ -38,7 +38,7 @@ enum Member : unsigned {
     m_data_base64 = 1u << 9,
 };
 
-// What a scanned JSON value is, by its first character.
+// Kind of a scanned JSON value, known from its first character.
 enum class ValueKind : std::uint8_t { string, number, boolean, null, object, array };
 
 std::string_view value_kind_name(ValueKind kind) {
@@ -224,8 +224,8 @@ public:
         }
     }
 
-    // Reads a number and returns its text. `integer` tells whether it has
-    // neither fraction nor exponent.
+    // Reads a number and returns its text. Sets `integer` to true when the
+    // number has neither fraction nor exponent.
     std::string_view read_number(bool& integer) {
         const std::size_t start = pos_;
         auto digit = [&] { return pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9'; };
