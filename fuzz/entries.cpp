@@ -183,9 +183,9 @@ void http_message(std::string_view input) {
 
     for (const EventPtr& event : events) {
         check(event != nullptr, "http::decode returned a null event");
-        // Binary mode carries every attribute as a string, so extension
-        // types may change once (Integer 42 comes back as String "42"), and
-        // so may the kind of data; after that first trip it is a fixed point.
+        // Binary mode carries every attribute as a string, so the first trip
+        // may turn Integer 42 into String "42" and change the kind of data.
+        // After that first trip the event must stay the same.
         const EventPtr binary = redecode(http::encode_binary(*event), "binary");
         check(same_attribute_text(*binary, *event),
               "binary-mode round trip changed an attribute: " + json::encode(*event) + " became " +
