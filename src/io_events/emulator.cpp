@@ -508,6 +508,10 @@ Emulator::Emulator(EmulatorOptions options) : impl_(std::make_unique<Impl>(std::
         throw Error("emulator cannot bind " + d.options.host + ":" + std::to_string(d.options.port));
     }
     d.thread = std::thread([&d] { d.server.listen_after_bind(); });
+    // stop() before the listen loop runs would be lost, so wait for it.
+    for (int i = 0; i < 5000 && !d.server.is_running(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     d.log(LogLevel::info, "I/O Events emulator listening on " + base_url());
 }
 
