@@ -35,7 +35,7 @@ std::string slurp(const fs::path& path) {
     return text.str();
 }
 
-// A temporary folder that holds the inputs and the captured output.
+// A temporary folder that contains the inputs and the captured output.
 struct Scratch {
     fs::path dir;
 

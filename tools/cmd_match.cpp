@@ -145,7 +145,7 @@ int match(const Args& args, std::ostream& out, std::ostream& err) {
             buffer.clear();
             json::encode_to(*event, buffer);
             // JSON data keeps its original bytes, line breaks included; one
-            // event a line needs it compacted. A JSON string holds no raw
+            // event a line needs it compacted. A JSON string contains no raw
             // line break, so any found lies between tokens.
             if (buffer.find_first_of("\r\n") != std::string::npos) buffer = nlohmann::ordered_json::parse(buffer).dump();
             out << buffer << '\n';

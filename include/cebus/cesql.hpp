@@ -4,9 +4,9 @@
 // events. Evaluation is total: it always yields a value (Boolean, Integer or
 // String) plus a possibly empty list of errors of the spec's kinds. An
 // operator whose operand raised an error returns the zero value of its result
-// type (false, 0 or "") and evaluates no further operands, while a function
-// that raises an error itself still returns the value it computed, for
-// example LEFT('abc', -2) yields "abc" with a functionEvaluation error.
+// type (false, 0 or "") and evaluates no further operands. A function that
+// raises an error itself still returns the value it computed: for example
+// LEFT('abc', -2) yields "abc" with a functionEvaluation error.
 //
 // Language decisions where the spec leaves room:
 // - Keywords and function names are case-insensitive; identifiers are
@@ -83,8 +83,9 @@ struct Error {
 };
 
 // A value handed to and returned by host functions. A String refers to text
-// owned by the event, the expression or the evaluation's scratch space; it is
-// valid only until the function returns (return values are copied as needed).
+// owned by the event, the expression or the evaluation's scratch space, so it
+// is valid only until the function returns (return values are copied as
+// needed).
 // A Value is 16 bytes and trivially copyable, so it travels in registers; a
 // String value is therefore limited to 4 GiB.
 class Value {
@@ -147,7 +148,7 @@ private:
 
 class Evaluation;
 
-// What a host function sees of the evaluation that calls it.
+// The evaluation that calls a host function, as the function can use it.
 class Call {
 public:
     // The event being evaluated.
@@ -159,8 +160,8 @@ public:
     // Reserves `size` bytes of the same scratch space, for a result the
     // function writes in place.
     char* allocate(std::size_t size);
-    // Raises an error, a functionEvaluation error unless `kind` says
-    // otherwise (ABS raises a math error). The function's return value still
+    // Raises an error of kind `kind`, by default functionEvaluation (ABS
+    // raises a math error). The function's return value still
     // becomes the call's value. Allocates the message only in complete mode.
     void raise(std::string_view message, ErrorKind kind = ErrorKind::function_evaluation);
 
@@ -218,7 +219,7 @@ struct CompileOptions {
     // hostile expression cannot exhaust the stack while being compiled or
     // evaluated. Chains of AND, OR or XOR count as one level.
     std::size_t max_depth = 100;
-    // Longest expression text accepted, in bytes.
+    // Maximum length of the expression text, in bytes.
     std::size_t max_length = 64 * 1024;
 };
 

@@ -367,7 +367,7 @@ bool Evaluation::exists(const Node& node) const noexcept {
 }
 
 // The common filter clauses, `attribute = 'text'`, `attribute LIKE 'x'` and
-// EXISTS, answered without building Values: 0 or 1, or -1 when the general
+// EXISTS, evaluated without building Values: 0 or 1, or -1 when the general
 // path must decide (an absent attribute raises an error there, and a
 // Boolean, Integer or Binary extension needs a cast).
 [[gnu::always_inline]] inline int Evaluation::quick_test(const Node& node) const noexcept {
