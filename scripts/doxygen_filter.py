@@ -46,16 +46,20 @@ def escape(text):
 
 
 def scan(lines):
-    """Returns, per line, the scope the line starts in ('decl' for namespace,
-    class or file scope, 'code' inside a function body or initializer,
-    'detail' inside a detail namespace), the scope it ends in, and the column
-    of a trailing `//` comment on a line that has code (or -1)."""
+    """Classifies each line by the scope it starts and ends in, and finds
+    trailing comments.
+
+    A scope is 'decl' (namespace, class or file scope), 'code' (a function
+    body or an initializer) or 'detail' (inside a detail namespace). Returns
+    three lists: start scopes, end scopes, and the column of a trailing `//`
+    comment on a line that has code (-1 for none)."""
     stack = []
     prefix = ""
     in_block = False
     starts = []
     ends = []
     trailing = []
+
     for line in lines:
         starts.append(stack[-1] if stack else "decl")
         comment_at = -1
@@ -64,6 +68,7 @@ def scan(lines):
             trailing.append(-1)
             ends.append(starts[-1])
             continue
+
         i = 0
         n = len(line)
         saw_code = False
@@ -119,6 +124,7 @@ def scan(lines):
                 if c == ":" and ACCESS.match(prefix):
                     prefix = ""
             i += 1
+
         if not in_block:
             prefix += " "
         trailing.append(comment_at)
