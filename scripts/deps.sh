@@ -11,6 +11,11 @@ packages=(
   cmake clang doxygen # the packaging suite: consumer builds, header check, API docs
   "$@"
 )
+# Optional, for benchmarks only: bench_journal compares with SQLite and is
+# built only when libsqlite3-dev is present. CEBUS_BENCH_DEPS=1 installs it.
+if [[ ${CEBUS_BENCH_DEPS:-0} == 1 ]]; then
+  packages+=(libsqlite3-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
