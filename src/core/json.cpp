@@ -169,7 +169,11 @@ public:
         const std::size_t start = pos_;
         bool decoded = false;
         for (;;) {
+            const std::size_t run = pos_;
             while (pos_ < text_.size() && !string_stop[static_cast<unsigned char>(text_[pos_])]) ++pos_;
+            // Once decoding, every plain run goes to scratch, also the run
+            // after a non-ASCII character.
+            if (decoded) scratch.append(text_.data() + run, pos_ - run);
             if (pos_ >= text_.size()) fail(open, "unterminated string");
             const auto c = static_cast<unsigned char>(text_[pos_]);
             if (c == '"') {
@@ -195,10 +199,6 @@ public:
                 scratch.assign(text_.data() + start, pos_ - start);
             }
             read_escape(&scratch);
-            // Copy the plain run that follows in bulk.
-            const std::size_t run = pos_;
-            while (pos_ < text_.size() && !string_stop[static_cast<unsigned char>(text_[pos_])]) ++pos_;
-            scratch.append(text_.data() + run, pos_ - run);
         }
     }
 
