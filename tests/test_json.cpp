@@ -426,6 +426,9 @@ TEST_CASE("from_json_value converts a document") {
     auto bad = doc;
     bad["n"] = 5.5;
     CHECK_THROWS_AS(json::from_json_value(bad), ValidationError);
+    auto not_utf8 = doc;
+    not_utf8["subject"] = "\xFF";
+    CHECK_THROWS_AS(json::from_json_value(not_utf8), ValidationError);
 }
 
 TEST_CASE("mutated inputs end in an event or an error") {

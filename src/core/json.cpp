@@ -813,8 +813,15 @@ EventPtr from_json_value(const nlohmann::json& value) {
     }
     // The document is already valid JSON, so the text decoder can only throw
     // ValidationError for it (a depth beyond the limit aside).
+    std::string text;
     try {
-        return decode(value.dump());
+        text = value.dump();
+    } catch (const nlohmann::json::type_error& err) {
+        // dump() rejects strings that are not valid UTF-8.
+        throw ValidationError("event", "", std::string("contains a string that is not valid UTF-8: ") + err.what());
+    }
+    try {
+        return decode(text);
     } catch (const ParseError& err) {
         throw ValidationError("event", "", err.reason());
     }
