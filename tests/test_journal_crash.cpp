@@ -140,12 +140,12 @@ TEST_CASE("kill -9 loop keeps every invariant", "[journal][crash]") {
         total_acked += log.acked.size();
         if (!std::filesystem::exists(std::filesystem::path(dir) / "data.mdb")) continue;
 
-        // Opens with no repair step. A fresh open per cycle, because while
-        // another process keeps the environment open, a commit whose writer
-        // was killed after writing the meta page but before publishing it
-        // in the lock file stays hidden from readers until the next writer
-        // takes the write lock (LMDB then publishes it). The restarted
-        // child, being that writer, does see it.
+        // Opens with no repair step. Each cycle opens afresh for a reason
+        // found by this test: while another process keeps the environment
+        // open, a commit whose writer was killed after writing the meta page
+        // but before publishing it in the lock file stays hidden from
+        // readers. LMDB 0.9.24 publishes it when the next writer takes the
+        // write lock, so the restarted child does see it.
         auto ro = crashtest::journal_options(dir);
         ro.read_only = true;
         cj::Journal j(ro);
@@ -291,8 +291,8 @@ TEST_CASE("reader table survives killed readers", "[journal][crash]") {
         const pid_t pid = ::fork();
         REQUIRE(pid >= 0);
         if (pid == 0) {
-            // The child: never touches `watcher`, opens its own journal,
-            // holds 8 read transactions in 8 threads and waits to be killed.
+            // The child never touches `watcher`. It opens its own journal,
+            // reads from 8 threads and waits to be killed.
             ::close(fds[0]);
             try {
                 auto o = crashtest::journal_options(dir);

@@ -5,7 +5,7 @@
 // the retention watermark (first_sequence()) to last_sequence(). One writer
 // thread owns every LMDB write transaction. It takes whatever is queued
 // (appends, cursor updates, dead-letter moves, retention trims) and commits it
-// as one transaction (group commit); it never waits for a batch to fill. An
+// as one transaction (group commit). It never waits for a batch to fill. An
 // append is acknowledged (its future becomes ready, its callback runs) only
 // after that commit is on disk: in Durability::durable LMDB has flushed the
 // data pages with fdatasync and written the meta page through an O_DSYNC
@@ -71,16 +71,16 @@ namespace cebus::journal {
 // higher version is rejected on open, never modified.
 inline constexpr std::uint32_t format_version = 1;
 
-// What went wrong, for callers that branch on it.
+// Error categories, for callers that branch on them.
 enum class Errc {
     closed,         // the journal is closed or closing; nothing was written
-    busy,           // another Journal or process holds the directory for writing
+    busy,           // another Journal or process has the directory open for writing
     format,         // the files are not a journal of a version this build reads
     full,           // the map is full and may not grow (Options::max_map_size)
     io,             // the file system failed (EIO, ENOSPC, ...): nothing was acknowledged
     corrupt,        // a record failed its checksum or decoding
     too_large,      // one event is bigger than Options::max_event_bytes
-    invalid,        // a bad argument (name, range); what() says which
+    invalid,        // a bad argument (name, range), named in what()
     not_found,      // no such subscription, dead letter or record
 };
 
@@ -105,7 +105,7 @@ enum class Durability {
     // of commit N is made durable by the fdatasync of commit N+1 (or by an
     // explicit mdb_env_sync when the writer finds its queue empty). The
     // writer acknowledges commit N only after that happens, so an
-    // acknowledged append is as durable as in `durable` mode; under load it
+    // acknowledged append is as durable as in `durable` mode. Under load it
     // saves one flush per commit and adds one commit of latency. Durable
     // subscribers never see an event before it is acknowledged.
     relaxed,

@@ -8,7 +8,7 @@
 namespace cebus::journal::detail {
 
 namespace {
-// Reset read transactions kept for renewal. Each holds an LMDB reader slot
+// Reset read transactions kept for renewal. Each keeps an LMDB reader slot
 // (MDB_NOTLS ties the slot to the transaction), so the cap keeps the slots
 // this process uses bounded whatever the number of threads.
 constexpr std::size_t pool_cap = 16;

@@ -30,7 +30,7 @@ inline void check_write(int rc, std::string_view what) {
     if (rc != 0) throw_lmdb(rc, what);
 }
 
-// What an operation run by the writer sees: its own nested transaction.
+// The view of an operation run by the writer: its own nested transaction.
 struct OpContext {
     MDB_txn* txn;
     const Dbis& dbi;

@@ -408,7 +408,7 @@ std::uint64_t Journal::Impl::last_in(MDB_txn* txn) const {
     if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 8) last = get_be64(static_cast<const char*>(k.mv_data));
     mdb_cursor_close(c);
     if (last == 0) {
-        // Empty after retention: the watermark says where numbering resumes.
+        // Empty after retention: numbering resumes at the watermark.
         const std::uint64_t first = meta_u64(txn, env->dbi(), "first_seq", 1);
         last = first - 1;
     }
@@ -554,7 +554,7 @@ void Journal::Impl::commit_chunk(std::unique_ptr<Request>* begin, std::unique_pt
             rc = MDB_MAP_FULL;
         } catch (...) {
             // An LMDB error inside the batch (not a commit failure): nothing
-            // of it is stored, nobody in it is acknowledged.
+            // of it is stored and no producer in it is acknowledged.
             if (txn) mdb_txn_abort(txn);
             last_time_ns = saved_time;
             metrics.failed_commits++;
