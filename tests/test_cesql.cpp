@@ -553,6 +553,24 @@ TEST_CASE("scratch overflow still correct") {
     CHECK(r.is_true());
 }
 
+TEST_CASE("string growth is capped") {
+    // Strings grow with every reference: here 20 copies of 100 KB.
+    const auto event = EventBuilder().id("1").source("/s").type("t").extension("big", std::string(100000, 'x')).build();
+    std::string text = "LENGTH(CONCAT(big";
+    for (int i = 1; i < 20; ++i) text += ", big";
+    text += ")) > 0";
+
+    cesql::CompileOptions options;
+    options.max_string_bytes = 1000000;
+    const auto capped = cesql::Expression::compile(text, options).evaluate(*event);
+    CHECK_FALSE(capped.as_boolean());
+    CHECK(capped.has_error(ErrorKind::generic));
+    CHECK_FALSE(cesql::Expression::compile(text, options).matches(*event));
+
+    options.max_string_bytes = 4000000;
+    CHECK(cesql::Expression::compile(text, options).evaluate(*event).is_true());
+}
+
 TEST_CASE("one expression on many threads") {
     const auto expression = cesql::Expression::compile("UPPER(type) = 'COM.EXAMPLE.ORDER.CREATED' AND myint + 1 = 11");
     const auto event = sample_event();

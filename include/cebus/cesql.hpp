@@ -221,6 +221,10 @@ struct CompileOptions {
     std::size_t max_depth = 100;
     // Maximum length of the expression text, in bytes.
     std::size_t max_length = 64 * 1024;
+    // Maximum bytes of strings one evaluation may make (casts, CONCAT,
+    // LOWER and the like). Past it the evaluation stops with a generic
+    // error and the value false, so nested CONCAT cannot exhaust memory.
+    std::size_t max_string_bytes = 16 * 1024 * 1024;
 };
 
 class Program;

@@ -62,7 +62,11 @@ std::size_t format_integer(std::int32_t value, char* out) noexcept {
 
 // ---- scratch ---------------------------------------------------------------
 
-char* Scratch::allocate(std::size_t size) {
+char* Scratch::allocate(std::size_t size, std::size_t limit) {
+    // Nested CONCAT can double a string at every level, so the total is
+    // capped to keep memory bounded.
+    if (size > limit || total_ > limit - size) throw ScratchExhausted{};
+    total_ += size;
     if (size <= inline_.size() - used_) {
         char* p = inline_.data() + used_;
         used_ += size;
@@ -684,6 +688,18 @@ Value Evaluation::eval(std::uint32_t index) {
             return eval_text(node);
     }
     return Value::boolean(false);
+}
+
+Value Evaluation::run() {
+    try {
+        return eval(program_.root);
+    } catch (const ScratchExhausted&) {
+        raise(ErrorKind::generic, 0, [&] {
+            return "the strings made while evaluating passed the limit of " +
+                   std::to_string(program_.max_string_bytes) + " bytes";
+        });
+        return Value::boolean(false);
+    }
 }
 
 // ---- Call --------------------------------------------------------------------

@@ -218,6 +218,7 @@ public:
           functions_(options.functions ? *options.functions : Functions::builtins()) {
         program_ = std::make_shared<Program>();
         program_->text = std::string(text);
+        program_->max_string_bytes = options.max_string_bytes;
         advance();
     }
 

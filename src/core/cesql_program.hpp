@@ -129,6 +129,7 @@ public:
     std::vector<LikePattern> patterns;
     std::vector<std::shared_ptr<const Functions::Overload>> calls;
     std::uint32_t root = 0;
+    std::size_t max_string_bytes = 0;  // CompileOptions::max_string_bytes
 
     // Slices are made by the parser and always lie within the pool.
     std::string_view view(PoolText t) const noexcept { return {pool.data() + t.offset, t.size}; }
@@ -154,13 +155,21 @@ struct Functions::Overload {
 // evaluating thread's stack, then heap blocks that never move.
 class Scratch {
 public:
-    char* allocate(std::size_t size);
+    // Throws ScratchExhausted when the evaluation's strings would pass
+    // `limit` bytes in all.
+    char* allocate(std::size_t size, std::size_t limit);
 
 private:
     std::array<char, 512> inline_;  // uninitialized: filled only as used
     std::size_t used_ = 0;
+    std::size_t total_ = 0;
     std::vector<std::unique_ptr<char[]>> blocks_;
 };
+
+// Thrown through the evaluator (and host function frames) when the strings
+// of one evaluation pass the limit; run() turns it into a generic error. Not
+// a std::exception, so the handler for host function failures lets it pass.
+struct ScratchExhausted {};
 
 // One evaluation of a Program against an event.
 class Evaluation {
@@ -169,11 +178,11 @@ public:
     Evaluation(const Program& program, const Event& event, std::vector<Error>* errors) noexcept
         : program_(program), event_(event), errors_(errors) {}
 
-    Value run() { return eval(program_.root); }
+    Value run();
     std::size_t error_count() const noexcept { return error_count_; }
 
     const Event& event() const noexcept { return event_; }
-    char* allocate(std::size_t size) { return scratch_.allocate(size); }
+    char* allocate(std::size_t size) { return scratch_.allocate(size, program_.max_string_bytes); }
     std::string_view store(std::string_view text);
 
     // Records an error. The message is built only when errors are kept, out
