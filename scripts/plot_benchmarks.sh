@@ -96,7 +96,7 @@ for path in map(pathlib.Path, sys.argv[3:]):
         sync = sorted((k for k in doc if k.startswith("sync_")), key=lambda k: int(k.split("_")[1]))
         chart("bus_sync", "Sync publish (lower is better)", "ns per publish",
               ["cebus", "std::function loop", "Boost.Signals2"],
-              [(k.split("_")[1] + " subscribers",
+              [(k.split("_")[1] + (" subscriber" if k == "sync_1" else " subscribers"),
                 [doc[k]["cebus_ns"], doc[k]["function_loop_ns"], doc[k]["signals2_ns"]]) for k in sync])
         asyncs = [k for k in doc if k.startswith("async_")]
         if asyncs:
