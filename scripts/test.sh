@@ -99,9 +99,9 @@ esac
 if [[ -n ${CEBUS_FUZZ_SECONDS:-} ]]; then
   echo "== fuzz: every target for ${CEBUS_FUZZ_SECONDS}s"
   fuzz_status=0
-  CEBUS_FUZZ_BUILD_DIR=$build_dir-fuzz bash scripts/fuzz.sh "$CEBUS_FUZZ_SECONDS" | tee "$build_dir-fuzz.log" ||
+  CEBUS_FUZZ_BUILD_DIR=$build_dir-fuzz bash scripts/fuzz.sh "$CEBUS_FUZZ_SECONDS" | tee "$build_dir/fuzz.log" ||
     fuzz_status=$?
-  fuzz_counts=$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed$' "$build_dir-fuzz.log" | tail -1 || true)
+  fuzz_counts=$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed$' "$build_dir/fuzz.log" | tail -1 || true)
   if [[ -z $fuzz_counts ]]; then
     total_failed=$((total_failed + 1))  # the fuzz build itself failed
   else
