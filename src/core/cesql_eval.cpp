@@ -205,6 +205,9 @@ bool LikePattern::match(std::string_view text) const noexcept {
 
     // Wildcard matching with backtracking to the last %, on code points:
     // O(text * pattern) at worst, never exponential.
+    // NOTE: with a 64 KiB pattern (the default max_length) and a multi-megabyte
+    // attribute the worst case is still billions of steps; there is no step
+    // budget yet.
     std::size_t t = 0;
     std::size_t p = 0;
     std::size_t star_p = std::string_view::npos;

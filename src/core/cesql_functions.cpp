@@ -32,6 +32,8 @@ void check_function_name(std::string_view name) {
 
 // One-to-one case pairs whose UTF-8 forms have equal length, so LOWER and
 // UPPER never change a string's byte size.
+// NOTE: only ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic are mapped;
+// other scripts and special casings (such as ß to SS) pass through unchanged.
 char32_t lower_of(char32_t c) noexcept {
     if (c >= 'A' && c <= 'Z') return c + 32;
     if (c < 0xC0) return c;
