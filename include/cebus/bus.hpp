@@ -346,7 +346,7 @@ public:
     // Throws PublishError when a `fail` mailbox is full or a `block` wait
     // times out, after delivering to every other matching subscriber. After
     // stop_now() every publish is dropped and counted as `stopped`.
-    PublishResult publish(EventPtr event);
+    PublishResult publish(const EventPtr& event);
     // Builds (validating: throws ValidationError) and publishes.
     PublishResult publish(const EventBuilder& builder) { return publish(builder.build()); }
     // Attaches a native value as data and publishes. The value is serialised

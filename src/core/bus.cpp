@@ -29,6 +29,8 @@ void cpu_relax() noexcept {
 #endif
 }
 
+}  // namespace
+
 // A producer token for one subscriber's mailbox, owned by one thread. The
 // token must die before the mailbox, so the slot also owns the subscriber.
 struct TokenSlot {
@@ -43,8 +45,23 @@ struct BusLocal {
     std::uint64_t version = 0;
     std::uint64_t last_use = 0;
     int pins = 0;
+    std::shared_ptr<const std::atomic<bool>> bus_alive;
     std::shared_ptr<const Snapshot> snapshot;
     std::vector<TokenSlot> tokens;
+    // The type looked up last and its index entry in `snapshot`, because
+    // producers tend to publish runs of one type.
+    std::string last_type;
+    const std::vector<RouteEntry>* last_entries = nullptr;
+
+    void clear() {
+        // Tokens go before their owners (TokenSlot member order).
+        tokens.clear();
+        snapshot.reset();
+        bus_alive.reset();
+        last_entries = nullptr;
+        last_type.clear();
+        bus_id = 0;
+    }
 };
 
 struct ThreadState {
@@ -53,6 +70,7 @@ struct ThreadState {
     DispatchFrame* frame = nullptr;
     BusCore* pumping = nullptr;
     InvokeRecord* record = nullptr;
+    BusLocal* last_local = nullptr;
     unsigned shard;
     std::uint32_t sample_counter = 0;
     std::uint64_t use_clock = 0;
@@ -65,6 +83,8 @@ struct ThreadState {
         return *record;
     }
 };
+
+namespace {
 
 ThreadState& thread_state() {
     thread_local ThreadState state;
@@ -174,6 +194,7 @@ void BusCore::start() {
 
 void BusCore::shutdown() noexcept {
     (void)stop_now(std::chrono::nanoseconds(0));
+    alive_flag_->store(false, std::memory_order_release);
     for (auto& worker : workers_) {
         if (!worker.joinable()) continue;
         // A bus destroyed from inside one of its own handlers cannot join the
@@ -310,27 +331,36 @@ void BusCore::rebuild_snapshot_locked() {
 
 namespace {
 
-BusLocal& find_local(ThreadState& ts, std::uint64_t bus_id) {
+BusLocal& find_local(ThreadState& ts, std::uint64_t bus_id, const std::shared_ptr<const std::atomic<bool>>& alive) {
+    if (ts.last_local && ts.last_local->bus_id == bus_id) return *ts.last_local;
     ++ts.use_clock;
-    BusLocal* victim = nullptr;
     for (auto& local : ts.locals) {
         if (local->bus_id == bus_id) {
             local->last_use = ts.use_clock;
+            ts.last_local = local.get();
             return *local;
         }
+    }
+
+    // A miss: release what this thread cached for buses that are gone, so
+    // their mailboxes' memory does not outlive them by much, then take the
+    // least recently used unpinned entry.
+    BusLocal* victim = nullptr;
+    for (auto& local : ts.locals) {
+        if (local->pins == 0 && local->bus_alive && !local->bus_alive->load(std::memory_order_acquire)) local->clear();
         if (local->pins == 0 && (!victim || local->last_use < victim->last_use)) victim = local.get();
     }
-    if (ts.locals.size() < 4 || !victim) {
+    if (!victim || (victim->bus_id != 0 && ts.locals.size() < 4)) {
         ts.locals.push_back(std::make_unique<BusLocal>());
         victim = ts.locals.back().get();
     } else {
-        // Tokens go before their owners (TokenSlot member order).
-        victim->tokens.clear();
-        victim->snapshot.reset();
+        victim->clear();
     }
     victim->bus_id = bus_id;
+    victim->bus_alive = alive;
     victim->version = 0;
     victim->last_use = ts.use_clock;
+    ts.last_local = victim;
     return *victim;
 }
 
@@ -340,14 +370,14 @@ BusLocal& find_local(ThreadState& ts, std::uint64_t bus_id) {
 
 CounterShard& BusCore::shard() noexcept { return shards_[thread_state().shard]; }
 
-PublishResult BusCore::publish(EventPtr event) {
+PublishResult BusCore::publish(const EventPtr& event) {
     if (!event) throw std::invalid_argument("publish: the event pointer is null");
     ThreadState& ts = thread_state();
 
     PublishResult result;
     for (DispatchFrame* frame = ts.frame; frame; frame = frame->previous) {
         if (frame->core == this) {
-            frame->pending.push_back(std::move(event));
+            frame->pending.push_back(event);
             result.deferred = true;
             return result;
         }
@@ -359,8 +389,8 @@ PublishResult BusCore::publish(EventPtr event) {
 
     DispatchFrame frame(ts, this);
     RouteOutcome outcome;
-    route(event, result, outcome);
-    flush_deferred(frame);
+    route(ts, event, result, outcome);
+    if (!frame.pending.empty()) flush_deferred(frame);
     if (outcome.has_error) throw PublishError(outcome.error_reason, std::move(outcome.error_message));
     return result;
 }
@@ -376,21 +406,22 @@ void BusCore::flush_deferred(DispatchFrame& frame) {
         PublishResult ignored;
         RouteOutcome outcome;
         outcome.deferred_route = true;
-        route(next, ignored, outcome);
+        route(frame.state, next, ignored, outcome);
     }
     frame.pending.clear();
     frame.head = 0;
 }
 
-void BusCore::route(const EventPtr& event, PublishResult& result, RouteOutcome& outcome) {
-    ThreadState& ts = thread_state();
-    BusLocal& local = find_local(ts, bus_id);
+void BusCore::route(ThreadState& ts, const EventPtr& event, PublishResult& result, RouteOutcome& outcome) {
+    BusLocal& local = find_local(ts, bus_id, alive_);
     const std::uint64_t version = version_.load(std::memory_order_acquire);
     if (local.pins == 0 && (local.version != version || !local.snapshot)) {
         std::lock_guard lock(registry_mutex_);
         if (!current_ || current_->version != version_.load(std::memory_order_relaxed)) rebuild_snapshot_locked();
         local.snapshot = current_;
         local.version = current_->version;
+        local.last_entries = nullptr;
+        local.last_type.clear();
     }
     PinGuard pin(local);
     const Snapshot& snapshot = *local.snapshot;
@@ -400,8 +431,17 @@ void BusCore::route(const EventPtr& event, PublishResult& result, RouteOutcome& 
     static const std::vector<RouteEntry> no_entries;
     const std::vector<RouteEntry>* typed = &no_entries;
     if (!snapshot.by_type.empty()) {
-        auto it = snapshot.by_type.find(std::string_view(event->type()));
-        if (it != snapshot.by_type.end()) typed = &it->second;
+        if (local.last_entries && local.last_type == event->type()) {
+            typed = local.last_entries;
+        } else {
+            auto it = snapshot.by_type.find(std::string_view(event->type()));
+            if (it != snapshot.by_type.end()) typed = &it->second;
+            if (local.pins == 1) {
+                // Only the outermost route on this thread refreshes the cache.
+                local.last_type = event->type();
+                local.last_entries = typed;
+            }
+        }
     }
     const std::vector<RouteEntry>& general = snapshot.general;
 
@@ -428,17 +468,17 @@ void BusCore::route(const EventPtr& event, PublishResult& result, RouteOutcome& 
         if (entry->check_filter && !state.filter.match(*event)) continue;
         ++result.matched;
         if (state.delivery == Delivery::sync) {
-            if (deliver_sync(state, event, result)) ++succeeded;
+            if (deliver_sync(ts, state, event, result)) ++succeeded;
         } else {
-            enqueue(state, event, result, outcome);
+            enqueue(ts, local, state, event, result, outcome);
         }
     }
     if (result.matched == 0) counters.unmatched.fetch_add(1, std::memory_order_relaxed);
     if (succeeded != 0) counters.delivered.fetch_add(succeeded, std::memory_order_relaxed);
 }
 
-bool BusCore::deliver_sync(SubscriberState& state, const EventPtr& event, PublishResult& result) {
-    InvokeScope scope(thread_state().invoke_record(), &state);
+bool BusCore::deliver_sync(ThreadState& ts, SubscriberState& state, const EventPtr& event, PublishResult& result) {
+    InvokeScope scope(ts.invoke_record(), &state);
     if (!state.active.load(std::memory_order_acquire)) return false;
 
     std::shared_ptr<const void> keep_alive;
@@ -564,7 +604,8 @@ bool BusCore::reserve_slot(SubscriberState& state, const EventPtr& event, RouteO
     return false;
 }
 
-void BusCore::enqueue(SubscriberState& state, const EventPtr& event, PublishResult& result, RouteOutcome& outcome) {
+void BusCore::enqueue(ThreadState& ts, BusLocal& local, SubscriberState& state, const EventPtr& event,
+                      PublishResult& result, RouteOutcome& outcome) {
     if (!state.active.load(std::memory_order_acquire)) return;
     std::int64_t previous_depth = 0;
     if (!reserve_slot(state, event, outcome, previous_depth)) {
@@ -572,8 +613,6 @@ void BusCore::enqueue(SubscriberState& state, const EventPtr& event, PublishResu
         return;
     }
 
-    ThreadState& ts = thread_state();
-    BusLocal& local = find_local(ts, bus_id);
     if (local.tokens.size() <= state.slot_index) local.tokens.resize(state.slot_index + 1);
     TokenSlot& slot = local.tokens[state.slot_index];
     if (slot.owner.get() != &state) {
@@ -658,9 +697,22 @@ std::size_t BusCore::process(const std::shared_ptr<SubscriberState>& state_ptr, 
         constexpr std::size_t max_batch = 64;
         const std::size_t batch = state.concurrency == 1 ? max_batch : 1;
         MailboxItem items[max_batch];
+        int idle_spins = 0;
         while (done < budget) {
             const std::size_t n = state.mailbox.try_dequeue_bulk(items, std::min(batch, budget - done));
-            if (n == 0) break;
+            if (n == 0) {
+                // Stay on this mailbox for a moment while no other subscriber
+                // waits: a producer in a burst refills it within a few hundred
+                // nanoseconds, and a round trip through the ready queue costs
+                // more than that.
+                if (idle_spins < 64 && !stopping() && ready_.size_approx() == 0) {
+                    ++idle_spins;
+                    cpu_relax();
+                    continue;
+                }
+                break;
+            }
+            idle_spins = 0;
             const bool single = state.concurrency == 1;
             if (single) {
                 state.in_hand.store(static_cast<std::int64_t>(n), std::memory_order_relaxed);
@@ -692,7 +744,7 @@ std::size_t BusCore::process(const std::shared_ptr<SubscriberState>& state_ptr, 
                         state.latency[latency_bucket(ns)].fetch_add(1, std::memory_order_relaxed);
                         state.lag_ns.store(ns, std::memory_order_relaxed);
                     }
-                    call_handler(state, item.event);
+                    call_handler(ts, state, item.event);
                 }
                 item.event.reset();
             }
@@ -706,8 +758,8 @@ std::size_t BusCore::process(const std::shared_ptr<SubscriberState>& state_ptr, 
     return done;
 }
 
-void BusCore::call_handler(SubscriberState& state, const EventPtr& event) {
-    DispatchFrame frame(thread_state(), this);
+void BusCore::call_handler(ThreadState& ts, SubscriberState& state, const EventPtr& event) {
+    DispatchFrame frame(ts, this);
     std::shared_ptr<const void> keep_alive;
     if (state.tracking) {
         keep_alive = state.tracked.lock();
@@ -716,7 +768,7 @@ void BusCore::call_handler(SubscriberState& state, const EventPtr& event) {
             return;
         }
     }
-    CounterShard& counters = shard();
+    CounterShard& counters = shards_[ts.shard];
     bool ok = true;
     try {
         state.handler(event);
@@ -738,7 +790,7 @@ void BusCore::call_handler(SubscriberState& state, const EventPtr& event) {
         }
     }
     keep_alive.reset();
-    flush_deferred(frame);
+    if (!frame.pending.empty()) flush_deferred(frame);
 }
 
 std::size_t BusCore::pump(std::size_t max_events, std::chrono::steady_clock::time_point until, bool wait) {
@@ -1044,7 +1096,7 @@ Bus::Bus(BusOptions options) : core_(std::make_shared<detail::BusCore>(std::move
 
 Bus::~Bus() { core_->shutdown(); }
 
-PublishResult Bus::publish(EventPtr event) { return core_->publish(std::move(event)); }
+PublishResult Bus::publish(const EventPtr& event) { return core_->publish(event); }
 
 Subscription Bus::subscribe_raw(Filter filter, detail::RawHandler handler, SubscribeOptions options) {
     auto state = core_->subscribe(std::move(filter), std::move(handler), std::move(options));

@@ -192,6 +192,8 @@ struct alignas(cache_line) CounterShard {
 inline constexpr std::size_t shard_count = 8;
 
 struct DispatchFrame;
+struct ThreadState;
+struct BusLocal;
 
 class BusCore {
 public:
@@ -199,7 +201,7 @@ public:
     ~BusCore();
 
     void start();
-    PublishResult publish(EventPtr event);
+    PublishResult publish(const EventPtr& event);
     std::shared_ptr<SubscriberState> subscribe(Filter filter, RawHandler handler, SubscribeOptions options);
     void unsubscribe(const std::shared_ptr<SubscriberState>& state) noexcept;
     std::size_t pump(std::size_t max_events, std::chrono::steady_clock::time_point until, bool wait);
@@ -230,9 +232,10 @@ private:
 
     const Snapshot& snapshot_for_thread();
     void rebuild_snapshot_locked();
-    void route(const EventPtr& event, PublishResult& result, RouteOutcome& outcome);
-    bool deliver_sync(SubscriberState& state, const EventPtr& event, PublishResult& result);
-    void enqueue(SubscriberState& state, const EventPtr& event, PublishResult& result, RouteOutcome& outcome);
+    void route(ThreadState& ts, const EventPtr& event, PublishResult& result, RouteOutcome& outcome);
+    bool deliver_sync(ThreadState& ts, SubscriberState& state, const EventPtr& event, PublishResult& result);
+    void enqueue(ThreadState& ts, BusLocal& local, SubscriberState& state, const EventPtr& event, PublishResult& result,
+                 RouteOutcome& outcome);
     bool reserve_slot(SubscriberState& state, const EventPtr& event, RouteOutcome& outcome, std::int64_t& previous_depth);
     void schedule(SubscriberState& state);
     void flush_deferred(DispatchFrame& frame);
@@ -240,7 +243,7 @@ private:
     void worker_main(unsigned index);
     bool run_one(std::size_t budget, std::size_t& handled);
     std::size_t process(const std::shared_ptr<SubscriberState>& state, std::size_t budget);
-    void call_handler(SubscriberState& state, const EventPtr& event);
+    void call_handler(ThreadState& ts, SubscriberState& state, const EventPtr& event);
     void count_drop(SubscriberState* state, const Event& event, DropReason reason, std::uint64_t n = 1) noexcept;
     void report_failure(SubscriberState& state, const Event& event, std::string_view reason) noexcept;
     std::size_t discard_mailbox(SubscriberState& state, DropReason reason) noexcept;
@@ -250,6 +253,10 @@ private:
 
     BusOptions options_;
     std::array<CounterShard, shard_count> shards_;
+    // False once the bus shut down; threads that cached state for this bus
+    // check it to release that state.
+    std::shared_ptr<std::atomic<bool>> alive_flag_ = std::make_shared<std::atomic<bool>>(true);
+    std::shared_ptr<const std::atomic<bool>> alive_ = alive_flag_;
 
     // Registry: the source of truth that snapshots are built from.
     mutable std::mutex registry_mutex_;
