@@ -51,17 +51,23 @@ def scan(lines):
 
     A scope is 'decl' (namespace, class or file scope), 'code' (a function
     body or an initializer) or 'detail' (inside a detail namespace). Returns
-    three lists: start scopes, end scopes, and the column of a trailing `//`
-    comment on a line that has code (-1 for none)."""
+    five lists: start scopes, end scopes, the column of a trailing `//`
+    comment on a line that has code (-1 for none), the scope depth at the
+    start of each line, and the scopes each line opens ('decl' for a
+    namespace, class or enum body, 'code' for a function body)."""
     stack = []
     prefix = ""
     in_block = False
     starts = []
     ends = []
     trailing = []
+    depths = []
+    opened = []
 
     for line in lines:
         starts.append(stack[-1] if stack else "decl")
+        depths.append(len(stack))
+        opened.append([])
         comment_at = -1
         stripped = line.lstrip()
         if not in_block and stripped.startswith("#"):
@@ -112,6 +118,7 @@ def scan(lines):
                 else:
                     kind = "code"
                 stack.append(kind)
+                opened[-1].append(kind)
                 prefix = ""
             elif c == "}":
                 if stack:
@@ -129,7 +136,7 @@ def scan(lines):
             prefix += " "
         trailing.append(comment_at)
         ends.append(stack[-1] if stack else "decl")
-    return starts, ends, trailing
+    return starts, ends, trailing, depths, opened
 
 
 def is_declaration(line):
@@ -139,8 +146,45 @@ def is_declaration(line):
     return not ACCESS.match(text)
 
 
+def code_part(line, col):
+    """The code of a line without its trailing comment (col from scan)."""
+    return (line[:col] if col >= 0 else line).strip()
+
+
+def declaration_run(lines, k, starts, trailing, depths, opened):
+    """Finds the run of declarations that starts at line k: the lines up to
+    the next blank line, comment line, access specifier, preprocessor line or
+    end of the enclosing scope, at the depth of line k (lines inside a
+    function body belong to their declaration).
+
+    Returns (last line, number of declarations completed at that depth,
+    whether one of them opens a class, enum or namespace body)."""
+    depth = depths[k]
+    n = len(lines)
+    last = k
+    count = 0
+    opens_scope = False
+    m = k
+    while m < n:
+        if depths[m] == depth:
+            if starts[m] != "decl" or not is_declaration(lines[m]):
+                break
+            if COMMENT_LINE.match(lines[m]):
+                break
+        elif depths[m] < depth:
+            break
+        if "decl" in opened[m] and depths[m] == depth:
+            opens_scope = True
+        end_depth = depths[m + 1] if m + 1 < n else 0
+        if end_depth == depth and code_part(lines[m], trailing[m]).endswith((";", "}")):
+            count += 1
+        last = m
+        m += 1
+    return last, count, opens_scope
+
+
 def filter_lines(lines):
-    starts, ends, trailing = scan(lines)
+    starts, ends, trailing, depths, opened = scan(lines)
     out = list(lines)
     n = len(lines)
 
@@ -160,6 +204,7 @@ def filter_lines(lines):
         out[i - 1] = out[i - 1].rstrip() + " @file"
 
     # Comment runs directly above a declaration at namespace or class scope.
+    groups = []
     while i < n:
         if not COMMENT_LINE.match(lines[i]) or starts[i] != "decl":
             i += 1
@@ -171,6 +216,7 @@ def filter_lines(lines):
             for k in range(i, j):
                 m = COMMENT_LINE.match(lines[k])
                 out[k] = f"{m.group(1)}/// {escape(m.group(2))}".rstrip()
+            groups.append((j, *declaration_run(lines, j, starts, trailing, depths, opened)))
         i = j
 
     # Trailing comments on members and enumerators.
@@ -184,6 +230,24 @@ def filter_lines(lines):
             continue
         text = escape(lines[k][col + 2 :].lstrip())
         out[k] = lines[k][:col] + "///< " + text
+
+    # One comment above a run of declarations documents the whole run: the
+    # run becomes a member group, and DISTRIBUTE_GROUP_DOC hands the first
+    # member's documentation to the others. The markers go on the first and
+    # last lines of the run, so no line moves. Classes, enums and namespaces
+    # cannot be members of a group, so a run that opens one stays as it is.
+    for first, last, count, opens_scope in groups:
+        if count < 2 or opens_scope:
+            continue
+        indent = re.match(r"\s*", out[first]).group(0)
+        out[first] = indent + "/**@{*/ " + out[first][len(indent):]
+        col = trailing[last]
+        if col >= 0 and out[last][col:].startswith("///<"):
+            # The member's own `///<` comment runs to the end of the line,
+            # so the group closes before it.
+            out[last] = out[last][:col] + "/**@}*/ " + out[last][col:]
+        else:
+            out[last] = out[last] + " /**@}*/"
     return out
 
 
