@@ -151,7 +151,7 @@ struct Journal::Impl : std::enable_shared_from_this<Journal::Impl> {
     std::uint64_t last_in(MDB_txn* txn) const;
 
     std::atomic<bool> closed{false};
-    mutable std::uint64_t ro_last_cache = 0;
+    mutable std::atomic<std::uint64_t> ro_last_cache{0};
 };
 
 struct DurableSubscription::State {

@@ -333,7 +333,11 @@ void Journal::flush() {
 // The writer
 
 void Journal::Impl::writer_loop() {
-    writer_id = std::this_thread::get_id();
+    {
+        // submit() reads it under the same lock.
+        std::lock_guard lk(mu);
+        writer_id = std::this_thread::get_id();
+    }
     next_housekeeping = std::chrono::steady_clock::now();
     next_reader_check = next_housekeeping + std::chrono::seconds(10);
 
