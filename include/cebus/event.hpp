@@ -44,9 +44,15 @@ public:
 //   invalid extension name "trace-id": names use only a-z and 0-9
 class ValidationError : public Error {
 public:
+    // Builds the message `invalid ATTRIBUTE "VALUE": RULE`. In the message
+    // the value is quoted, control bytes are escaped and text past 120 bytes
+    // is cut, but value() keeps it whole.
     ValidationError(std::string attribute, std::string value, std::string rule);
+    // The attribute or item checked, such as "source" or "extension name".
     const std::string& attribute() const noexcept { return attribute_; }
+    // The rejected value, unshortened.
     const std::string& value() const noexcept { return value_; }
+    // The rule the value breaks, as a sentence fragment.
     const std::string& rule() const noexcept { return rule_; }
 
 private:
@@ -59,8 +65,11 @@ private:
 // where decoding failed; what() includes it and the reason.
 class ParseError : public Error {
 public:
+    // Builds the message `parse error at byte OFFSET: REASON`.
     ParseError(std::size_t offset, std::string reason);
+    // Byte offset in the input, counting from 0, where decoding failed.
     std::size_t offset() const noexcept { return offset_; }
+    // The reason decoding failed, without the offset.
     const std::string& reason() const noexcept { return reason_; }
 
 private:
@@ -78,6 +87,7 @@ public:
     static Timestamp parse(std::string_view text);
     // Formats a point in time as UTC with nanosecond precision.
     static Timestamp from_time_point(std::chrono::system_clock::time_point tp);
+    // The current system_clock time, formatted as from_time_point() does.
     static Timestamp now() { return from_time_point(std::chrono::system_clock::now()); }
 
     // The canonical text, always with seconds.
@@ -87,8 +97,12 @@ public:
     // Nanoseconds within the second; digits past the ninth are kept in text()
     // but not here.
     std::int32_t nanoseconds() const noexcept { return nanoseconds_; }
+    // The instant as a system_clock time point, truncated to the clock's
+    // resolution. The UTC offset of the text is applied.
     std::chrono::system_clock::time_point time_point() const;
 
+    // Compares the text, so the same instant written with another offset or
+    // fraction length is not equal.
     friend bool operator==(const Timestamp& a, const Timestamp& b) { return a.text_ == b.text_; }
 
 private:
@@ -99,19 +113,25 @@ private:
 
 // Bytes of a Binary attribute (Base64 in JSON and headers).
 struct Binary {
+    // Raw bytes, not Base64.
     std::string bytes;
+    // Byte-wise equality.
     friend bool operator==(const Binary&, const Binary&) = default;
 };
 
 // An absolute URI (RFC 3986 section 4.3).
 struct Uri {
+    // URI text as written; EventBuilder::build() checks that it is absolute.
     std::string value;
+    // Exact text equality, with no URI normalisation.
     friend bool operator==(const Uri&, const Uri&) = default;
 };
 
 // A URI-reference (RFC 3986 section 4.1); relative references are allowed.
 struct UriRef {
+    // URI-reference text as written; EventBuilder::build() checks its syntax.
     std::string value;
+    // Exact text equality, with no URI normalisation.
     friend bool operator==(const UriRef&, const UriRef&) = default;
 };
 
@@ -138,6 +158,7 @@ class Event;
 namespace detail {
 struct EventAccess;
 }
+// Shared, immutable handle to a built event; copying it copies no event data.
 using EventPtr = std::shared_ptr<const Event>;
 
 // How the data of an event is held. Bytes from `data_base64` or a binary body
@@ -149,6 +170,8 @@ enum class DataKind : std::uint8_t {
     native,  // a C++ value attached in-process, serialised to JSON on demand
 };
 
+// One immutable CloudEvent, made by EventBuilder or a decoder and held
+// through EventPtr. All const members are thread-safe.
 class Event {
 public:
     // Required attributes.
@@ -243,13 +266,19 @@ private:
 // attribute breaks. Not thread-safe; a builder may build many events.
 class EventBuilder {
 public:
+    // Starts with specversion "1.0" and nothing else set.
     EventBuilder() = default;
 
+    // Required attributes: build() throws ValidationError when one is empty,
+    // when `id` or `type` is not a valid String, or when `source` is not a
+    // URI-reference.
     EventBuilder& id(std::string value);
     EventBuilder& source(std::string value);
     EventBuilder& type(std::string value);
     // Defaults to "1.0", the only version this library produces and accepts.
     EventBuilder& specversion(std::string value);
+    // Optional attributes. build() checks that datacontenttype is a media
+    // type, dataschema an absolute URI and subject a non-empty String.
     EventBuilder& datacontenttype(std::string value);
     EventBuilder& dataschema(std::string value);
     EventBuilder& subject(std::string value);
@@ -293,6 +322,7 @@ public:
         data_.clear();
         return *this;
     }
+    // Removes the data of any kind but keeps the content type.
     EventBuilder& clear_data();
 
     // Validates and returns the event. The builder keeps its values, so it
