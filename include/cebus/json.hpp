@@ -36,9 +36,12 @@
 
 namespace cebus::json {
 
+// Media types of the structured and batched formats, without parameters.
 inline constexpr std::string_view media_type = "application/cloudevents+json";
 inline constexpr std::string_view batch_media_type = "application/cloudevents-batch+json";
 
+// Bounds on the work of one decode call, here and in http::decode(). Input
+// over a limit throws ParseError naming the limit.
 struct Limits {
     std::size_t max_bytes = 16 * 1024 * 1024;  // whole input
     std::size_t max_depth = 64;                // JSON nesting, data included
@@ -61,6 +64,8 @@ EventPtr from_json_value(const nlohmann::json& value);
 std::string encode(const Event& event);
 // Appends the encoding to `out`, for callers that reuse a buffer.
 void encode_to(const Event& event, std::string& out);
+// Encodes events as a JSON array in the batch format (`[]` for none).
+// Allocates. Throws what a native data value's to_json throws.
 std::string encode_batch(const std::vector<EventPtr>& events);
 // The event as a JSON object (slower than encode(); for tools and tests).
 nlohmann::json to_json_value(const Event& event);
