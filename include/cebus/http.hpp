@@ -20,14 +20,21 @@
 
 namespace cebus::http {
 
+// One header field: name, then value, without the colon.
 using Header = std::pair<std::string, std::string>;
+// Header fields in message order; a name may occur more than once.
 using Headers = std::vector<Header>;
 
+// Content mode of a message: `binary` carries the attributes in `ce-`
+// headers and the data as the body, `structured` one event in the JSON
+// format, `batched` a JSON array of events.
 enum class Mode { binary, structured, batched };
 
 // An HTTP message as the binding sees it.
 struct Message {
+    // Header fields with lower-case names.
     Headers headers;
+    // Body bytes with no transfer or content coding applied.
     std::string body;
 };
 
