@@ -30,19 +30,29 @@ class Expression;
 class FilterNode {
 public:
     virtual ~FilterNode() = default;
+    // Returns whether `event` passes this node. The bus calls it on the
+    // publishing thread, often from many threads at once, so it should
+    // neither block nor throw.
     virtual bool match(const Event& event) const = 0;
     // The Subscriptions API JSON of this node, e.g. {"exact":{"type":"x"}}.
     virtual nlohmann::json to_json() const = 0;
 };
 
+// A subscription filter: a shared, immutable tree of FilterNode, built with
+// the functions in cebus::filters. An empty tree matches every event.
 class Filter {
 public:
     // Matches every event.
     Filter() = default;
+    // Wraps a host-made node; a null `node` matches every event.
     explicit Filter(std::shared_ptr<const FilterNode> node) : node_(std::move(node)) {}
 
+    // Returns whether `event` passes. Thread-safe; does not allocate unless a
+    // node does.
     bool match(const Event& event) const { return !node_ || node_->match(event); }
+    // True for a filter with no tree, which matches every event without a call.
     bool matches_all() const noexcept { return !node_; }
+    // The root of the tree, or null when matches_all().
     const std::shared_ptr<const FilterNode>& node() const noexcept { return node_; }
 
     // When every event this filter matches has exactly this `type`, returns
@@ -50,6 +60,8 @@ public:
     // exact(type) and for all() containing one.
     std::optional<std::string> exact_type() const;
 
+    // The Subscriptions API JSON of the filter. A filter that matches every
+    // event gives an empty `filters` array, `[]`. Allocates.
     nlohmann::json to_json() const;
 
 private:
@@ -79,6 +91,7 @@ inline Filter type(std::string type) { return exact("type", std::move(type)); }
 // all() and any() need at least one filter (ValidationError otherwise).
 Filter all(std::vector<Filter> filters);
 Filter any(std::vector<Filter> filters);
+// Matches exactly the events `filter` does not: the `not` dialect.
 Filter negate(Filter filter);
 
 // Compiles a CESQL v1 expression. Throws cesql::CompileError with the
