@@ -139,7 +139,7 @@ struct Emulator::Impl {
         return fault;
     }
 
-    // Answers with a status fault or cuts the connection. Returns true when
+    // Sends a status fault or cuts the connection. Returns true when
     // the request is finished; a delay returns false after sleeping.
     static bool apply_fault(const EmulatorFault& fault, httplib::Response& res) {
         switch (fault.kind) {
@@ -168,7 +168,7 @@ struct Emulator::Impl {
             [](std::size_t, std::size_t, httplib::DataSink&) { return false; });
     }
 
-    // Checks the bearer token and api key. Returns false after answering.
+    // Checks the bearer token and api key. Returns false after sending the error response.
     bool authorize(const httplib::Request& req, httplib::Response& res) {
         const std::string token = bearer_token(req);
         {
@@ -344,7 +344,7 @@ struct Emulator::Impl {
             journal.push_back(std::move(delivered));
         }
         if (drop_after_accept) {
-            // A drop after accepting: the event is in, the answer is lost.
+            // A drop after accepting: the event is stored, the response is lost.
             record.status = 0;
             record_ingress(std::move(record));
             cut_connection(res);

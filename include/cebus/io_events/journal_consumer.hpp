@@ -17,7 +17,7 @@
 //        reports a gap through on_gap, the log and the `gaps` counter
 //   401  the token is invalidated and the request sent once more
 //   429, 5xx, network errors: backoff with jitter, honouring Retry-After
-//   other answers: logged, counted, backoff
+//   other statuses: logged, counted, backoff
 //
 // Events that are not CloudEvents (older Adobe formats) are wrapped in a
 // CloudEvent of type "com.adobe.io.events.entry" with the JSON as data.
@@ -40,7 +40,7 @@ namespace cebus::io_events {
 // A reset after the stored position expired: events between `position` and
 // the reset point may be lost.
 struct JournalGap {
-    std::string expired_url;  // the request that answered 410 (or 400)
+    std::string expired_url;  // the request that returned 410 (or 400)
     int status = 0;
     std::string reset_url;    // where reading continues
 };
@@ -59,11 +59,11 @@ struct JournalConsumerOptions {
     std::string state_key;
     // Wait after a 204 without a usable retry-after.
     std::chrono::milliseconds idle_wait{10'000};
-    // Longest wait honoured from retry-after.
+    // Maximum wait taken from retry-after.
     std::chrono::milliseconds max_wait{60'000};
     std::chrono::milliseconds initial_backoff{1000};
     std::chrono::milliseconds max_backoff{60'000};
-    // Longest time to wait for the local journal to acknowledge a page.
+    // Maximum time to wait for the local journal to acknowledge a page.
     std::chrono::milliseconds journal_timeout{30'000};
 
     std::function<void(const JournalGap&)> on_gap;
@@ -72,15 +72,15 @@ struct JournalConsumerOptions {
 
 struct JournalConsumerCounters {
     std::uint64_t requests = 0;
-    std::uint64_t pages = 0;           // 200 answers stored
+    std::uint64_t pages = 0;           // 200 responses stored
     std::uint64_t events_stored = 0;   // new events in the local journal
     std::uint64_t duplicates = 0;      // dropped as already stored or repeated
-    std::uint64_t empty_polls = 0;     // 204 answers
+    std::uint64_t empty_polls = 0;     // 204 responses
     std::uint64_t gaps = 0;            // resets after an expired position
     std::uint64_t errors = 0;          // other failures (retried)
 };
 
-// What one poll did, for tests and hosts that drive the consumer themselves.
+// The outcome of one poll, for tests and hosts that drive the consumer themselves.
 struct PollResult {
     int status = 0;  // HTTP status, 0 for a network error
     std::size_t events = 0;

@@ -12,7 +12,7 @@
 //                               in one transaction; 200 only after that commit
 //                               is durable
 //
-// Answers follow Adobe's retry rules: 2xx acknowledges, 5xx and 429 ask for
+// Status codes follow Adobe's retry rules: 2xx acknowledges, 5xx and 429 ask for
 // redelivery, other 4xx drop the delivery. So a forged or misaddressed
 // delivery gets 401, a malformed one 400, a body over max_body_bytes 413,
 // and a key that cannot be fetched or a journal that does not acknowledge in
@@ -55,8 +55,8 @@ struct WebhookCounters {
     std::uint64_t events_stored = 0;
     std::uint64_t duplicates = 0;
     std::uint64_t challenges = 0;
-    std::uint64_t rejected = 0;          // 4xx answers (signature, recipient, body)
-    std::uint64_t unavailable = 0;       // 503 answers (key fetch, journal)
+    std::uint64_t rejected = 0;          // 4xx responses (signature, recipient, body)
+    std::uint64_t unavailable = 0;       // 503 responses (key fetch, journal)
 };
 
 class WebhookReceiver {
