@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include <cebus/bus.hpp>
 #include <cebus/journal.hpp>
 
 #include "journal_support.hpp"
@@ -864,4 +865,24 @@ TEST_CASE("concurrent readers and writers agree", "[journal]") {
     for (auto& t : readers) t.join();
     CHECK(read_errors == 0);
     CHECK(j.metrics().map_growths > 0);
+}
+
+TEST_CASE("attach routes matching bus events", "[journal][bus]") {
+    TempDir dir;
+    cj::Journal j(options_for(dir));
+    cebus::Bus bus;
+    auto route = j.attach(bus, cebus::filters::type("com.example.durable"));
+    auto durable = cebus::EventBuilder().id("d1").source("/bus").type("com.example.durable").build();
+    auto memory = cebus::EventBuilder().id("m1").source("/bus").type("com.example.memory").build();
+    bus.publish(durable);
+    bus.publish(memory);
+    j.flush();
+    CHECK(j.last_sequence() == 1);
+    CHECK(*j.read(1).event == *durable);
+
+    // Detached: later events stay in memory.
+    route.reset();
+    bus.publish(cebus::EventBuilder().id("d2").source("/bus").type("com.example.durable").build());
+    j.flush();
+    CHECK(j.last_sequence() == 1);
 }
