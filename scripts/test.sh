@@ -18,6 +18,11 @@ cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
 
+# When meson finds ccache it compiles through it. Hashing paths relative to
+# the clone lets a second clone (a CI run, say) reuse the cache.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
+
 build_dir=${CEBUS_BUILD_DIR:-build}
 werror=false
 [[ ${CEBUS_WERROR:-0} == 1 ]] && werror=true
