@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev libconcurrentqueue-dev libboost-dev liblmdb-dev catch2
   libcurl4-openssl-dev libssl-dev libcpp-httplib-dev
   cmake clang doxygen # the packaging suite: consumer builds, header check, API docs
+  ccache # optional for the build, but it makes repeated builds and CI much faster
   "$@"
 )
 # Optional, for benchmarks only: bench_journal compares with SQLite and is
