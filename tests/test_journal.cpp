@@ -228,6 +228,31 @@ TEST_CASE("read-only open reads and rejects writes", "[journal]") {
     CHECK_THROWS_AS(ro.append_sync(make_event("x")), cj::JournalError);
 }
 
+TEST_CASE("read-only open of uncommitted environment", "[journal]") {
+    // What a writer killed before its first commit leaves behind: an LMDB
+    // environment with no databases. It is no journal yet, not a foreign file.
+    TempDir dir;
+    const auto path = dir.path() / "journal";
+    std::filesystem::create_directories(path);
+    MDB_env* env = nullptr;
+    REQUIRE(mdb_env_create(&env) == 0);
+    REQUIRE(mdb_env_open(env, path.c_str(), 0, 0644) == 0);
+    mdb_env_close(env);
+
+    cj::Options o;
+    o.directory = path;
+    o.read_only = true;
+    try {
+        cj::Journal ro(o);
+        FAIL("read-only open of an uncommitted environment succeeded");
+    } catch (const cj::JournalError& e) {
+        CHECK(e.code() == cj::Errc::not_found);
+    }
+    o.read_only = false;
+    cj::Journal rw(o);
+    CHECK(rw.last_sequence() == 0);
+}
+
 TEST_CASE("batch with state is atomic", "[journal]") {
     TempDir dir;
     cj::Journal j(options_for(dir));

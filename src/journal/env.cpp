@@ -110,9 +110,23 @@ void Env::open() {
     for (const auto& n : names) {
         rc = mdb_dbi_open(txn, n.name, create, n.dbi);
         if (rc != 0) {
+            // A read-only open of an environment whose creator was killed
+            // before its first commit finds no databases at all: there is
+            // no journal yet, which differs from a foreign LMDB file.
+            bool never_committed = false;
+            if (rc == MDB_NOTFOUND) {
+                MDB_dbi main_dbi = 0;
+                MDB_stat main_stat{};
+                never_committed = mdb_dbi_open(txn, nullptr, 0, &main_dbi) == 0 &&
+                                  mdb_stat(txn, main_dbi, &main_stat) == 0 && main_stat.ms_entries == 0;
+            }
             mdb_txn_abort(txn);
             mdb_env_close(env_);
             env_ = nullptr;
+            if (never_committed) {
+                throw JournalError(Errc::not_found, "journal: " + dir_.string() +
+                                                        " has no committed journal yet; open it read-write first");
+            }
             if (rc == MDB_NOTFOUND) {
                 throw JournalError(Errc::format, "journal: " + dir_.string() +
                                                      " holds an LMDB environment that is not a cebus journal "
