@@ -36,12 +36,18 @@ COMMENT_LINE = re.compile(r"^(\s*)//(?![/!])\s?(.*)$")
 
 
 def escape(text):
-    """Makes comment prose literal for Doxygen: outside `code spans`, a
-    backslash, an at sign or a `<` would start a command or an HTML tag
-    (`urn:uuid:<provider id>` is prose here, not markup)."""
+    """Makes comment prose literal for Doxygen: outside `code spans` and
+    "double-quoted text", a backslash, an at sign or a `<` would start a
+    command or an HTML tag (`urn:uuid:<provider id>` is prose here, not
+    markup). Doxygen already reads code spans and quoted text literally, so
+    an escape there would show up as a stray backslash. Quotes are paired
+    within one line."""
     parts = text.split("`")
     for k in range(0, len(parts), 2):  # even parts are outside code spans
-        parts[k] = re.sub(r"([\\@<])", r"\\\1", parts[k])
+        quoted = parts[k].split('"')
+        for q in range(0, len(quoted), 2):  # even parts are outside quotes
+            quoted[q] = re.sub(r"([\\@<])", r"\\\1", quoted[q])
+        parts[k] = '"'.join(quoted)
     return "`".join(parts)
 
 
