@@ -9,11 +9,14 @@ at the right line:
 - The comment block that opens the file becomes the file's documentation.
 - A run of `//` lines at namespace or class scope that directly precedes a
   declaration (no blank line between) becomes that declaration's `///`
-  documentation.
+  documentation. When more declarations follow it with no blank line or
+  comment between, the comment documents each of them: the run becomes a
+  Doxygen member group (DISTRIBUTE_GROUP_DOC = YES in the Doxyfile).
+  Doxygen lists a group after the ungrouped members of its section.
 - A `// text` after a member, enumerator or declaration on the same line
   becomes `///< text`.
-- In that prose, outside `code spans`, `\\`, `@` and `<` are escaped: the
-  comments are plain text, not Doxygen markup.
+- In that prose, outside `code spans` and double quotes, `\\`, `@` and `<`
+  are escaped: the comments are plain text, not Doxygen markup.
 
 Comments inside function bodies, comments followed by a blank line (section
 notes) and comments that close a scope (`}  // namespace cebus`) stay plain.
@@ -57,9 +60,9 @@ def scan(lines):
 
     A scope is 'decl' (namespace, class or file scope), 'code' (a function
     body or an initializer) or 'detail' (inside a detail namespace). Returns
-    five lists: start scopes, end scopes, the column of a trailing `//`
-    comment on a line that has code (-1 for none), the scope depth at the
-    start of each line, and the scopes each line opens ('decl' for a
+    five lists with one entry per line: the scope it starts in, the scope it
+    ends in, and the column of its trailing `//` comment (-1 for none). Then
+    the scope depth at its start, and the scopes it opens ('decl' for a
     namespace, class or enum body, 'code' for a function body)."""
     stack = []
     prefix = ""
@@ -153,15 +156,16 @@ def is_declaration(line):
 
 
 def code_part(line, col):
-    """The code of a line without its trailing comment (col from scan)."""
+    """Returns the code of a line without its trailing comment (col from
+    scan)."""
     return (line[:col] if col >= 0 else line).strip()
 
 
 def declaration_run(lines, k, starts, trailing, depths, opened):
-    """Finds the run of declarations that starts at line k: the lines up to
-    the next blank line, comment line, access specifier, preprocessor line or
-    end of the enclosing scope, at the depth of line k (lines inside a
-    function body belong to their declaration).
+    """Finds the run of declarations that starts at line k. The run ends
+    before the next blank line, comment line, access specifier, preprocessor
+    line or end of the enclosing scope at the depth of line k. Lines inside a
+    function body belong to their declaration.
 
     Returns (last line, number of declarations completed at that depth,
     whether one of them opens a class, enum or namespace body)."""
