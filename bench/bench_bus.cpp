@@ -124,7 +124,7 @@ void bench_sync(int subscribers) {
         return seconds_since(start);
     });
 
-    const std::string key = "sync_" + std::to_string(subscribers);
+    const std::string key = std::string("sync_").append(std::to_string(subscribers));
     results[key] = {{"cebus_ns", bus_ns},
                     {"function_loop_ns", loop_ns},
                     {"signals2_ns", signals_ns},
@@ -134,7 +134,7 @@ void bench_sync(int subscribers) {
     char text[256];
     std::snprintf(text, sizeof text, "cebus %.1f ns, loop %.1f ns, signals2 %.1f ns: %.2fx loop, %.1fx faster than signals2",
                   bus_ns, loop_ns, signals_ns, bus_ns / loop_ns, signals_ns / bus_ns);
-    print_row("sync publish, " + std::to_string(subscribers) + " subscriber(s)", text);
+    print_row(std::string("sync publish, ").append(std::to_string(subscribers)) + " subscriber(s)", text);
 }
 
 // ---- Async one producer to one consumer --------------------------------------------
@@ -276,7 +276,7 @@ void bench_many_types() {
         std::uint64_t sink = 0;
         std::vector<Subscription> subs;
         for (int i = 0; i < subscriptions; ++i) {
-            subs.push_back(bus.subscribe(filters::type("com.example.type." + std::to_string(i)),
+            subs.push_back(bus.subscribe(filters::type(std::string("com.example.type.").append(std::to_string(i))),
                                          [&sink](const Event& e) { sink += e.id().size(); }, SubscribeOptions().sync()));
         }
         EventPtr event = EventBuilder().id("1").source("/bench").type("com.example.type.7").build();
@@ -347,38 +347,49 @@ void bench_latency(bool spinning) {
 
 // ---- Memory -----------------------------------------------------------------------------
 
-std::size_t heap_in_use() {
+double heap_in_use() {
     const struct mallinfo2 info = mallinfo2();
-    return info.uordblks + info.hblkhd;
+    return static_cast<double>(info.uordblks + info.hblkhd);
+}
+
+// Runs f on a new thread, so no state that this thread cached for earlier
+// buses is freed in the middle of a measurement.
+template <class F>
+double on_fresh_thread(F f) {
+    double out = 0;
+    std::thread t([&] { out = f(); });
+    t.join();
+    return out;
 }
 
 void bench_memory() {
     const int n = 100000;
     BusOptions options;
     options.worker_count = 0;
-    double per_event = 0;
-    {
+    const double per_event = on_fresh_thread([&] {
         Bus bus(options);
         auto sub = bus.subscribe(Filter(), [](const Event&) {}, SubscribeOptions().with_capacity(1 << 20));
         EventPtr event = prebuilt();
         bus.publish(event);  // builds the snapshot and the producer token
         bus.poll();
-        const std::size_t before = heap_in_use();
+        const double before = heap_in_use();
         for (int i = 0; i < n; ++i) bus.publish(event);
-        per_event = static_cast<double>(heap_in_use() - before) / n;
-    }
+        return (heap_in_use() - before) / n;
+    });
     auto per_subscription = [&](Delivery delivery) {
+        return on_fresh_thread([&] {
         Bus bus(options);
         std::vector<Subscription> subs;
         subs.reserve(n);
-        const std::size_t before = heap_in_use();
+        const double before = heap_in_use();
         for (int i = 0; i < n / 10; ++i) {
             SubscribeOptions o;
             o.delivery = delivery;
-            subs.push_back(bus.subscribe(filters::type("t" + std::to_string(i)), [](const Event&) {}, o));
+            subs.push_back(bus.subscribe(filters::type(std::string("t").append(std::to_string(i))), [](const Event&) {}, o));
         }
         bus.publish(prebuilt());  // includes the routing snapshot
-        return static_cast<double>(heap_in_use() - before) / (n / 10);
+        return (heap_in_use() - before) / (n / 10);
+        });
     };
     const double sync_sub = per_subscription(Delivery::sync);
     const double async_sub = per_subscription(Delivery::async);
