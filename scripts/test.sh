@@ -13,6 +13,9 @@
 #                       (default: all; CI names the concurrent ones)
 #   CEBUS_FUZZ_SECONDS  when set, also run every fuzz target that long
 #                       (scripts/fuzz.sh, clang, folder BUILD-fuzz)
+#   CEBUS_TIME_BUDGET   seconds; a sanitizer or fuzz stage that would start
+#                       after this much time is skipped with a message, so a
+#                       slow machine cannot push CI past its hard limit
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -70,6 +73,19 @@ run_suite() {
   fi
 }
 
+# Returns false, after saying so, when a stage would start past the budget.
+started_at=$SECONDS
+skipped_stages=()
+within_budget() {
+  local label=$1
+  if [[ -n ${CEBUS_TIME_BUDGET:-} ]] && ((SECONDS - started_at > CEBUS_TIME_BUDGET)); then
+    echo "== $label: SKIPPED, $((SECONDS - started_at)) s have passed of a ${CEBUS_TIME_BUDGET} s budget"
+    skipped_stages+=("$label")
+    return 1
+  fi
+  return 0
+}
+
 MESON_TEST_ARGS=()
 run_suite "$build_dir" "default" -Dwerror=$werror
 
@@ -87,6 +103,7 @@ sanitizer_options=(-Dwerror=false -Db_lundef=false -Dbenchmarks=false -Doptimiza
 case ${CEBUS_SANITIZERS:-} in
   asan | all)
     MESON_TEST_ARGS=()
+    within_budget "asan+ubsan" &&
     run_suite "$build_dir-asan" "asan+ubsan" -Db_sanitize=address,undefined "${sanitizer_options[@]}"
     ;;&
   tsan | all)
@@ -94,6 +111,7 @@ case ${CEBUS_SANITIZERS:-} in
     for suite in ${CEBUS_TSAN_SUITES:-}; do
       MESON_TEST_ARGS+=(--suite "$suite")
     done
+    within_budget "tsan" &&
     run_suite "$build_dir-tsan" "tsan" -Db_sanitize=thread "${sanitizer_options[@]}"
     ;;
   "") ;;
@@ -103,7 +121,7 @@ case ${CEBUS_SANITIZERS:-} in
     ;;
 esac
 
-if [[ -n ${CEBUS_FUZZ_SECONDS:-} ]]; then
+if [[ -n ${CEBUS_FUZZ_SECONDS:-} ]] && within_budget "fuzz"; then
   echo "== fuzz: every target for ${CEBUS_FUZZ_SECONDS}s"
   fuzz_status=0
   CEBUS_FUZZ_BUILD_DIR=$build_dir-fuzz bash scripts/fuzz.sh "$CEBUS_FUZZ_SECONDS" | tee "$build_dir/fuzz.log" ||
@@ -120,5 +138,8 @@ if [[ -n ${CEBUS_FUZZ_SECONDS:-} ]]; then
   ((fuzz_status == 0)) || echo "== fuzz: failed (exit $fuzz_status)"
 fi
 
+if ((${#skipped_stages[@]} > 0)); then
+  echo "== stages skipped for time: ${skipped_stages[*]}"
+fi
 echo "$total_passed passed, $total_failed failed"
 ((total_failed == 0))
