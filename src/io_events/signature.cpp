@@ -98,6 +98,18 @@ struct SignatureVerifier::Impl {
         }
         // One fetch per path at a time; others wait and use its result.
         std::lock_guard fetch(*path_lock);
+        // Drops the per-path lock once nobody waits on it, so key paths
+        // that senders make up cannot grow the map without bound.
+        struct ReleaseFetchLock {
+            const Impl& impl;
+            const std::string& path;
+            ~ReleaseFetchLock() {
+                std::lock_guard lock(impl.mutex);
+                auto it = impl.fetch_locks.find(path);
+                // One reference is the map's and one is key_for's own.
+                if (it != impl.fetch_locks.end() && it->second.use_count() <= 2) impl.fetch_locks.erase(it);
+            }
+        } release_fetch_lock{*this, path};
         {
             std::lock_guard lock(mutex);
             auto it = cache.find(path);
@@ -123,6 +135,16 @@ struct SignatureVerifier::Impl {
         }
         std::shared_ptr<EVP_PKEY> key(parsed.release(), detail::PkeyDeleter());
         std::lock_guard lock(mutex);
+        // I/O Events signs with two keys at a time; the cap only stops a
+        // stream of distinct valid key paths from growing the cache.
+        constexpr std::size_t max_cached_keys = 16;
+        if (cache.size() >= max_cached_keys && !cache.count(path)) {
+            auto oldest = cache.begin();
+            for (auto it = cache.begin(); it != cache.end(); ++it) {
+                if (it->second.fetched < oldest->second.fetched) oldest = it;
+            }
+            cache.erase(oldest);
+        }
         cache[path] = {key, now()};
         return key;
     }
