@@ -483,16 +483,32 @@ TEST_CASE("block policy times out publisher") {
     CHECK(waited < 2s);
     CHECK(bus.metrics().dropped[static_cast<std::size_t>(DropReason::timed_out)] == 1);
 
-    // A publisher blocked on a full mailbox continues once room appears.
-    std::thread unblock([&] {
+    release.count_down();
+    CHECK(bus.drain(5s).complete());
+    CHECK(Bus::metrics_of(sub).delivered == 3);
+
+    // A publisher blocked on a full mailbox continues once room appears. The
+    // deadline is long so that a loaded machine cannot turn the wait into a
+    // timeout, and the releasing thread joins even if a check throws.
+    std::latch release_second(1);
+    auto second = bus.subscribe(Filter(), [&](const Event&) { release_second.wait(); },
+                                SubscribeOptions().with_capacity(2).with_overflow(OverflowPolicy::block).with_block_timeout(30s));
+    sub.reset();
+    bus.publish(make_event("u", "0"));
+    REQUIRE(wait_for([&] { return Bus::metrics_of(second).queue_depth == 0; }));
+    bus.publish(make_event("u", "1"));
+    bus.publish(make_event("u", "2"));
+    std::jthread unblock([&] {
         std::this_thread::sleep_for(20ms);
-        release.count_down();
+        release_second.count_down();
     });
-    auto sub_options_ok = bus.publish(make_event("t", "4"));
-    CHECK(sub_options_ok.queued == 1);
+    const auto blocked_at = std::chrono::steady_clock::now();
+    const auto result = bus.publish(make_event("u", "3"));
+    CHECK(result.queued == 1);
+    CHECK(std::chrono::steady_clock::now() - blocked_at >= 15ms);
     unblock.join();
     CHECK(bus.drain(5s).complete());
-    CHECK(Bus::metrics_of(sub).delivered == 4);
+    CHECK(Bus::metrics_of(second).delivered == 4);
 }
 
 // Contract 8: drain has a deadline even if a handler never returns.
