@@ -58,6 +58,7 @@
 
 namespace cebus {
 
+// Severity of a log line passed to BusOptions::log, lowest first.
 enum class LogLevel : std::uint8_t { debug, info, warning, error };
 
 // Receives the bus's log lines. Called from any thread, possibly
@@ -82,9 +83,12 @@ enum class DropReason : std::uint8_t {
     unsubscribed,  // the subscription was reset while the event was queued
     expired,       // the tracked object was gone when the event arrived
 };
+// Number of DropReason values: the size of BusMetrics::dropped.
 inline constexpr std::size_t drop_reason_count = 7;
+// The enumerator's name, such as "queue_full", for logs and metric labels.
 std::string_view to_string(DropReason reason) noexcept;
 
+// The thread a subscriber's handler runs on.
 enum class Delivery : std::uint8_t {
     sync,   // on the publishing thread, before publish() returns
     async,  // on a worker or a pumping host thread, through a mailbox
@@ -95,8 +99,10 @@ enum class Delivery : std::uint8_t {
 // The other matching subscribers did receive the event.
 class PublishError : public Error {
 public:
+    // Takes the message as what() returns it.
     PublishError(DropReason reason, std::string message)
         : Error(std::move(message)), reason_(reason) {}
+    // `rejected` for a full `fail` mailbox, `timed_out` for a `block` wait.
     DropReason reason() const noexcept { return reason_; }
 
 private:
@@ -110,6 +116,7 @@ public:
     using Error::Error;
 };
 
+// Settings of a Bus, fixed when it is constructed.
 struct BusOptions {
     // Threads that run async handlers. 0 means the host pumps the bus with
     // poll()/run_for() on its own thread.
@@ -122,12 +129,17 @@ struct BusOptions {
     OverflowPolicy default_overflow = OverflowPolicy::block;
     std::size_t default_queue_capacity = 65536;
     std::chrono::milliseconds default_block_timeout{1000};
-    // Log lines below min_log_level are not formatted at all.
+    // Receives log lines, or turns logging off when empty. At most 50 lines
+    // a second reach it, and the count of suppressed ones follows. Log lines
+    // below min_log_level are not formatted at all.
     LogCallback log;
     LogLevel min_log_level = LogLevel::info;
 };
 
+// Settings of one subscription. The with_*() setters return *this so that
+// options can be written in one expression.
 struct SubscribeOptions {
+    // Delivery on the publishing thread (sync) or through a mailbox (async).
     Delivery delivery = Delivery::async;
     // Higher runs first among the subscribers of one event; ties run in
     // registration order.
@@ -146,18 +158,23 @@ struct SubscribeOptions {
     // A label for logs and metrics; defaults to "subscription-<n>".
     std::string name;
 
+    // Sets `delivery` to sync or async.
     SubscribeOptions& sync() { delivery = Delivery::sync; return *this; }
     SubscribeOptions& async() { delivery = Delivery::async; return *this; }
+    // Set the field of the same name, described above.
     SubscribeOptions& with_priority(int p) { priority = p; return *this; }
     SubscribeOptions& with_capacity(std::size_t n) { queue_capacity = n; return *this; }
     SubscribeOptions& with_overflow(OverflowPolicy p) { overflow = p; return *this; }
     SubscribeOptions& with_block_timeout(std::chrono::milliseconds t) { block_timeout = t; return *this; }
     SubscribeOptions& with_concurrency(unsigned n) { concurrency = n; return *this; }
+    // Ties the subscription to `object`, which the options keep only as a
+    // weak reference (see `tracked`).
     template <class T>
     SubscribeOptions& track(const std::shared_ptr<T>& object) {
         tracked = std::weak_ptr<const void>(std::shared_ptr<const void>(object));
         return *this;
     }
+    // Sets the label used in logs and metrics.
     SubscribeOptions& with_name(std::string n) { name = std::move(n); return *this; }
 };
 
@@ -168,6 +185,7 @@ struct PublishResult {
     std::size_t delivered = 0;  // sync handlers called (including failures)
     std::size_t queued = 0;     // async mailboxes that took the event
     std::size_t dropped = 0;    // matching subscribers that lost the event
+    // True when the publish ran inside a handler and was queued for later.
     bool deferred = false;
 };
 
@@ -176,17 +194,25 @@ struct PublishResult {
 // takes 0). Sampled: an event is timed when its mailbox was empty, and one
 // in 16 otherwise, so a busy queue costs no clock reads per event.
 struct LatencyHistogram {
+    // Number of buckets. The last one also takes every latency of 2^39 ns
+    // (about 550 s) or more.
     static constexpr std::size_t bucket_count = 40;
+    // Sample counts per bucket, indexed as described above.
     std::array<std::uint64_t, bucket_count> buckets{};
+    // Total number of sampled events: the sum of the buckets.
     std::uint64_t samples() const noexcept;
     // Upper bound, in nanoseconds, of the bucket holding quantile q (0..1);
     // 0 when there are no samples.
     std::uint64_t quantile_upper_bound_ns(double q) const noexcept;
 };
 
+// A snapshot of one subscription's counters, taken with relaxed atomic loads.
 struct SubscriptionMetrics {
+    // The subscription's id, as Subscription::id() and the signals give it.
     std::uint64_t id = 0;
+    // SubscribeOptions::name, or "subscription-<id>" when that was empty.
     std::string name;
+    // How the subscription delivers.
     Delivery delivery = Delivery::async;
     std::uint64_t delivered = 0;  // handler calls that returned
     std::uint64_t failed = 0;     // handler calls that threw
@@ -196,16 +222,24 @@ struct SubscriptionMetrics {
     std::size_t queue_depth = 0;
     // Age of the most recently timed event when its handler started.
     std::chrono::nanoseconds lag{0};
+    // Latency of the sampled events since the subscription started.
     LatencyHistogram latency;
 };
 
+// A snapshot of the bus-wide counters since construction. Each counter is
+// read with relaxed atomic loads, so the figures of one snapshot may be a few
+// events apart.
 struct BusMetrics {
     std::uint64_t published = 0;   // publish() calls routed (deferred ones once routed)
     std::uint64_t unmatched = 0;   // published events no subscriber matched
+    // Handler calls that returned, over all subscriptions.
     std::uint64_t delivered = 0;
+    // Handler calls that threw, over all subscriptions.
     std::uint64_t failed = 0;
     std::array<std::uint64_t, drop_reason_count> dropped{};  // indexed by DropReason
+    // Sum of `dropped` over every reason.
     std::uint64_t dropped_total() const noexcept;
+    // Subscriptions currently registered.
     std::size_t subscriptions = 0;
 };
 
@@ -213,6 +247,7 @@ struct BusMetrics {
 struct DrainResult {
     std::size_t left = 0;     // queued events not delivered
     std::size_t running = 0;  // handlers still running at return
+    // True when nothing was left and no handler was running.
     bool complete() const noexcept { return left == 0 && running == 0; }
 };
 
@@ -302,8 +337,11 @@ RawHandler adapt_handler(F&& f) {
 // destroy after the Bus; then it only releases memory.
 class Subscription {
 public:
+    // An empty handle that owns no subscription.
     Subscription() noexcept = default;
+    // Takes over the subscription of `other`, which becomes empty.
     Subscription(Subscription&& other) noexcept = default;
+    // Resets the subscription this handle owns, then takes over `other`'s.
     Subscription& operator=(Subscription&& other) noexcept;
     Subscription(const Subscription&) = delete;
     Subscription& operator=(const Subscription&) = delete;
@@ -314,6 +352,8 @@ public:
     // at once. Queued events are dropped and counted as `unsubscribed`.
     // Thread-safe; idempotent.
     void reset() noexcept;
+    // True while the handle owns a subscription that is still registered:
+    // false after reset() and once the Bus is destroyed.
     bool active() const noexcept;
     explicit operator bool() const noexcept { return active(); }
     // Identifier of the subscription in metrics; 0 for an empty handle.
@@ -327,6 +367,8 @@ private:
     std::shared_ptr<detail::SubscriberState> state_;
 };
 
+// The in-process event bus; the file comment gives its delivery rules. Not
+// copyable or movable.
 class Bus {
 public:
     // Starts options.worker_count workers. Throws std::system_error when a
@@ -369,6 +411,8 @@ public:
     [[nodiscard]] Subscription subscribe(Filter filter, F&& handler, SubscribeOptions options = {}) {
         return subscribe_raw(std::move(filter), detail::adapt_handler(std::forward<F>(handler)), std::move(options));
     }
+    // As subscribe(), for a handler already in the form the bus stores: it
+    // takes the shared event and does no data decoding.
     [[nodiscard]] Subscription subscribe_raw(Filter filter, detail::RawHandler handler, SubscribeOptions options);
 
     // Host-pumped delivery: runs queued async handlers on the calling thread.
@@ -389,6 +433,7 @@ public:
     // Waits up to `grace` for running handlers; returns what it dropped and
     // how many handlers were still running. Idempotent.
     DrainResult stop_now(std::chrono::nanoseconds grace = std::chrono::milliseconds(100));
+    // True once stop_now() has been called or destruction has begun.
     bool stopped() const noexcept;
 
     // Counters, O(1) in the number of events; per-subscription figures are
