@@ -88,7 +88,9 @@ enum class Errc {
 // for LMDB failures, LMDB's own error text.
 class JournalError : public Error {
 public:
+    // Takes the message as what() returns it.
     JournalError(Errc code, const std::string& message) : Error(message), code_(code) {}
+    // The category of the failure.
     Errc code() const noexcept { return code_; }
 
 private:
@@ -128,9 +130,12 @@ enum class RetentionAtCursor {
 // limit. Trims run on the writer thread in transactions of at most
 // `trim_batch` events, so appends are never held up by a long delete.
 struct RetentionPolicy {
+    // Events appended longer ago than this are trimmed (by the writer's clock).
     std::chrono::seconds max_age{0};
     std::uint64_t max_bytes = 0;   // sum of stored record sizes (encoded bytes)
+    // The number of stored events retention keeps at most.
     std::uint64_t max_events = 0;
+    // Maximum events trimmed in one write transaction.
     std::size_t trim_batch = 2000;
     // How often the writer checks the limits when it is idle.
     std::chrono::milliseconds check_interval{500};
@@ -139,6 +144,8 @@ struct RetentionPolicy {
 // A host's log sink. The journal never prints. Messages carry sequence
 // numbers, subscription names and event ids, never event data.
 enum class LogLevel { debug, info, warning, error };
+// Receives log lines. It may be called from any thread, most often the
+// writer's, so it should return quickly. An exception it throws is ignored.
 using Logger = std::function<void(LogLevel level, std::string_view message)>;
 
 // Points in the writer where a test can inject a failure. A hook returning a
@@ -149,10 +156,14 @@ enum class FaultPoint {
     before_commit,  // the batch is written into the transaction, not committed
     after_commit,   // committed and durable, before anyone is acknowledged
 };
+// Called by the writer at each FaultPoint with the batch's first sequence and
+// event count. Returns 0 to go on, or the error code to inject.
 using FaultHook = std::function<int(FaultPoint point, std::uint64_t first_seq, std::size_t events)>;
 
+// Settings of a Journal, fixed when it is opened.
 struct Options {
     std::filesystem::path directory;  // created if missing (one level)
+    // When an append counts as acknowledged (see Durability).
     Durability durability = Durability::durable;
 
     // Open without a writer: appends and every mutation throw Errc::invalid.
@@ -184,7 +195,9 @@ struct Options {
     std::chrono::seconds dedup_window{std::chrono::hours(24)};
     std::uint64_t dedup_max_entries = 1'000'000;
 
+    // Limits that trim the oldest events. The default keeps everything.
     RetentionPolicy retention;
+    // Log sink. When empty, the journal's log lines are discarded.
     Logger logger;
     FaultHook fault_hook;  // tests only
 };
@@ -202,14 +215,17 @@ using AppendCallback = std::function<void(const AppendResult& result, std::excep
 
 // One stored event as read back.
 struct StoredEvent {
+    // Position in the journal, from 1.
     std::uint64_t sequence = 0;
     std::chrono::system_clock::time_point appended;  // the writer's clock at commit
+    // The decoded event.
     EventPtr event;
 };
 
 // What a durable subscription's handler decides for one delivery.
 class HandlerResult {
 public:
+    // The decision, one per factory function below.
     enum class Kind { ack, retry, dead_letter };
 
     // Done: the cursor moves past this event.
@@ -229,8 +245,11 @@ public:
         return HandlerResult(Kind::dead_letter, {}, std::move(reason));
     }
 
+    // The decision.
     Kind kind() const noexcept { return kind_; }
+    // The delay of retry_after(), or empty for the subscription's backoff.
     const std::optional<std::chrono::milliseconds>& delay() const noexcept { return delay_; }
+    // The reason for a retry or dead letter, empty for ack().
     const std::string& reason() const noexcept { return reason_; }
 
 private:
@@ -243,8 +262,11 @@ private:
 
 // One delivery to a durable subscription.
 struct Delivery {
+    // The event's sequence in the journal.
     std::uint64_t sequence = 0;
+    // The writer's clock when the event was committed.
     std::chrono::system_clock::time_point appended;
+    // The event itself.
     EventPtr event;
     std::uint32_t attempt = 1;  // 1 on the first delivery; counts across restarts
     bool requeued = false;      // redelivered from the dead-letter store
@@ -257,18 +279,24 @@ using Handler = std::function<HandlerResult(const Delivery& delivery)>;
 // Where a subscription starts when it has no stored cursor yet (its first
 // subscribe), or when SubscriptionOptions::reset_cursor is set.
 struct StartPosition {
+    // `beginning`: the oldest stored event. `end`: only events appended after
+    // the subscribe. `sequence` and `time`: see the fields below.
     enum class Kind { beginning, end, sequence, time };
+    // Which of the positions above.
     Kind kind = Kind::beginning;
     std::uint64_t sequence = 0;                    // first sequence delivered (Kind::sequence)
     std::chrono::system_clock::time_point time{};  // first event appended at or after (Kind::time)
 
+    // Make a position of each Kind.
     static StartPosition beginning() { return {}; }
     static StartPosition end() { return {Kind::end, 0, {}}; }
     static StartPosition at_sequence(std::uint64_t seq) { return {Kind::sequence, seq, {}}; }
     static StartPosition at_time(std::chrono::system_clock::time_point t) { return {Kind::time, 0, t}; }
 };
 
+// Settings of one durable subscription, given to Journal::subscribe().
 struct SubscriptionOptions {
+    // Where delivery starts when no cursor is stored yet.
     StartPosition start = StartPosition::beginning();
     bool reset_cursor = false;  // move the stored cursor to `start` even if one exists
 
@@ -288,6 +316,8 @@ struct SubscriptionOptions {
     // Empty (nullptr) delivers everything.
     std::function<bool(const Event&)> filter;
 
+    // What retention does when it reaches this subscription's cursor. Stored
+    // with the cursor, so it applies while the subscription is detached.
     RetentionAtCursor at_retention = RetentionAtCursor::wait;
     // Called on the delivery thread when retention skipped [first, last]
     // before this subscription finished them (only with RetentionAtCursor::skip).
@@ -296,12 +326,15 @@ struct SubscriptionOptions {
 
 // A stored subscription's state.
 struct CursorInfo {
+    // The subscription's name.
     std::string name;
     std::uint64_t cursor = 0;        // last sequence finished; 0 = none yet
     std::uint64_t lag = 0;           // last_sequence() - cursor
     std::uint64_t head_attempts = 0; // failed deliveries of the event after the cursor
+    // The retention policy stored by the subscription's last subscribe().
     RetentionAtCursor at_retention = RetentionAtCursor::wait;
     std::uint64_t skipped_events = 0;  // total trimmed before delivery (skip policy)
+    // First and last sequence of the most recent skipped range; 0 for none.
     std::uint64_t last_skipped_first = 0, last_skipped_last = 0;
     bool attached = false;           // a live Subscription in this process
 };
@@ -309,12 +342,18 @@ struct CursorInfo {
 // One event in the dead-letter store. The record is copied there, so it
 // survives retention of the main log.
 struct DeadLetter {
+    // Name of the subscription that gave up on the event.
     std::string subscription;
+    // The event's sequence in the main log.
     std::uint64_t sequence = 0;
+    // Deliveries made before the event was dead-lettered.
     std::uint32_t attempts = 0;
+    // The handler's reason, or why the journal gave up after max_deliveries.
     std::string reason;
+    // The writer's clock when the event entered the store.
     std::chrono::system_clock::time_point dead_lettered_at;
     bool requeued = false;  // waiting for redelivery
+    // The stored copy of the event.
     EventPtr event;
 };
 
@@ -323,30 +362,43 @@ struct Metrics {
     std::uint64_t appended = 0;          // events stored
     std::uint64_t duplicates = 0;        // appends answered from the de-dup index
     std::uint64_t commits = 0;           // write transactions committed
+    // Write transactions that failed, including a full map that could not grow.
     std::uint64_t failed_commits = 0;
     std::uint64_t failed_appends = 0;    // appends answered with an error
+    // Times the writer enlarged the LMDB map after MDB_MAP_FULL.
     std::uint64_t map_growths = 0;
     std::uint64_t reopens = 0;           // environment reopened after an I/O error or MDB_PANIC
     std::uint64_t trimmed = 0;           // events removed by retention
     std::uint64_t delivered = 0;         // handler calls
+    // Handler calls that asked for a retry or threw.
     std::uint64_t retries = 0;
+    // Events moved to the dead-letter store.
     std::uint64_t dead_lettered = 0;
     std::uint64_t skipped = 0;           // events trimmed past a cursor (skip policy)
+    // Reader slots of dead processes that the writer's periodic
+    // mdb_reader_check (about every 10 s) freed.
     std::uint64_t stale_readers_cleared = 0;
+    // Events in the most recent group commit.
     std::uint64_t last_batch_events = 0;
 };
 
 // Sizes and ranges, read from the files.
 struct Stats {
     std::uint64_t first_sequence = 0;  // 0 when empty
+    // Newest stored sequence; 0 when empty.
     std::uint64_t last_sequence = 0;
+    // Events stored: last_sequence - first_sequence + 1, or 0.
     std::uint64_t events = 0;
     std::uint64_t stored_bytes = 0;    // sum of record sizes
     std::uint64_t file_bytes = 0;      // size of data.mdb
+    // Current LMDB map size: the address space reserved, not disk use.
     std::uint64_t map_bytes = 0;
+    // Entries in the dead-letter store, over all subscriptions.
     std::uint64_t dead_letters = 0;
+    // (source, id) pairs in the de-duplication index.
     std::uint64_t dedup_entries = 0;
     std::uint64_t readers_used = 0;    // LMDB reader slots in use (all processes)
+    // Every stored subscription, as cursors() returns them.
     std::vector<CursorInfo> cursors;
 };
 
@@ -357,15 +409,21 @@ class Journal;
 // cursor of every finished event is stored durably. Not copyable; movable.
 class DurableSubscription {
 public:
+    // An empty handle with no subscription.
     DurableSubscription() = default;
+    // Takes over the subscription of the other handle, which becomes empty.
     DurableSubscription(DurableSubscription&&) noexcept;
+    // Stops this handle's subscription, as reset() does, then takes over the
+    // other's.
     DurableSubscription& operator=(DurableSubscription&&) noexcept;
     ~DurableSubscription();
 
     // Stops delivery as the destructor does. Blocks until the handler
     // returns. Must not be called from inside the handler.
     void reset();
+    // True while the handle owns a subscription.
     explicit operator bool() const noexcept { return state_ != nullptr; }
+    // The subscription's name; empty for an empty handle.
     const std::string& name() const;
     // Last sequence finished in this process (may be ahead of the stored one).
     std::uint64_t cursor() const noexcept;
@@ -378,6 +436,8 @@ private:
     std::shared_ptr<State> state_;
 };
 
+// An open journal directory, with the guarantees the file comment lists.
+// Not copyable or movable.
 class Journal {
 public:
     // Opens or creates the journal in options.directory: clears stale LMDB
@@ -463,6 +523,8 @@ public:
     // replay). Throws busy while the subscription is attached.
     void rewind(std::string_view name, StartPosition position);
 
+    // Every stored subscription with its cursor and lag, read from a
+    // snapshot. Throws JournalError on an LMDB read failure.
     std::vector<CursorInfo> cursors() const;
 
     // ---- Dead letters --------------------------------------------------
@@ -488,8 +550,11 @@ public:
     // Waits until everything queued before the call is committed and durable.
     void flush();
 
+    // Sizes, ranges and cursors, read from a snapshot of the files.
     Stats stats() const;
+    // The counters since open; lock-free.
     Metrics metrics() const noexcept;
+    // The options the journal was opened with.
     const Options& options() const noexcept;
 
     // ---- Routing from the bus ------------------------------------------
