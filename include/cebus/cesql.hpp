@@ -46,6 +46,7 @@
 
 namespace cebus::cesql {
 
+// The three CESQL value types. Integer is a signed 32-bit integer.
 enum class Type : std::uint8_t { boolean, integer, string };
 
 // "Boolean", "Integer" or "String".
@@ -71,14 +72,19 @@ std::string_view error_kind_name(ErrorKind kind) noexcept;
 // and the reason.
 class CompileError : public ParseError {
 public:
+    // Prefixes the reason with "invalid CESQL expression: ", so what() reads
+    // `parse error at byte OFFSET: invalid CESQL expression: REASON`.
     CompileError(std::size_t offset, std::string reason);
 };
 
 // One error raised while evaluating. `offset` is the byte offset of the
 // operator, function call or identifier that raised it.
 struct Error {
+    // The spec's error kind, named by error_kind_name().
     ErrorKind kind = ErrorKind::generic;
+    // Byte offset in the expression text, counting from 0.
     std::size_t offset = 0;
+    // A readable description of the failure, such as "division by zero".
     std::string message;
 };
 
@@ -90,6 +96,8 @@ struct Error {
 // String value is therefore limited to 4 GiB.
 class Value {
 public:
+    // The default is Boolean false. The factories make a value of each type,
+    // and string() keeps a view of `s` without copying it.
     constexpr Value() noexcept = default;
     static constexpr Value boolean(bool b) noexcept { return Value(Type::boolean, nullptr, b ? 1u : 0u); }
     static constexpr Value integer(std::int32_t i) noexcept {
@@ -99,6 +107,7 @@ public:
         return Value(Type::string, s.data(), static_cast<std::uint32_t>(s.size()));
     }
 
+    // The type of the value.
     constexpr Type type() const noexcept { return type_; }
     // Each accessor returns the zero value when the type differs.
     constexpr bool as_boolean() const noexcept { return type_ == Type::boolean && word_ != 0; }
@@ -122,12 +131,17 @@ private:
 // every error raised.
 class Result {
 public:
+    // The type of the value.
     Type type() const noexcept { return type_; }
+    // Each accessor returns the zero value (false, 0 or "") when the type
+    // differs.
     bool as_boolean() const noexcept { return type_ == Type::boolean && boolean_; }
     std::int32_t as_integer() const noexcept { return type_ == Type::integer ? integer_ : 0; }
     const std::string& as_string() const noexcept { return string_; }
 
+    // Every error raised, in the order evaluation raised them.
     const std::vector<Error>& errors() const noexcept { return errors_; }
+    // True when no error was raised.
     bool ok() const noexcept { return errors_.empty(); }
     // True for Boolean true with no error: the filter rule.
     bool is_true() const noexcept { return ok() && as_boolean(); }
@@ -208,6 +222,8 @@ private:
     std::vector<std::shared_ptr<const Overload>> overloads_;
 };
 
+// Settings of Expression::compile(). The limits bound the work a hostile
+// expression can cause.
 struct CompileOptions {
     // Functions the expression may call; the built-ins when null.
     const Functions* functions = nullptr;
