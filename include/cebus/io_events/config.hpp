@@ -41,8 +41,11 @@ namespace cebus::io_events {
 // secret.
 class ConfigError : public Error {
 public:
+    // Builds the message `invalid I/O Events configuration FIELD: RULE`.
     ConfigError(std::string field, std::string rule);
+    // The setting, such as `cebus_io_events.endpoints.ingress_url`.
     const std::string& field() const noexcept { return field_; }
+    // The rule it breaks, as a sentence fragment.
     const std::string& rule() const noexcept { return rule_; }
 
 private:
@@ -54,10 +57,16 @@ private:
 // reveal(); there is no operator<< and no conversion to string.
 class Secret {
 public:
+    // An empty secret.
     Secret() = default;
+    // Takes ownership of the credential text.
     explicit Secret(std::string value) : value_(std::move(value)) {}
+    // The credential text, for the one place that sends it.
     const std::string& reveal() const noexcept { return value_; }
+    // True when no credential is set.
     bool empty() const noexcept { return value_.empty(); }
+    // Compares the texts. It is not constant-time, so not for checking a secret
+    // that an untrusted party supplies.
     friend bool operator==(const Secret&, const Secret&) = default;
 
 private:
@@ -67,6 +76,7 @@ private:
 // Severity of a log record passed to the host's LogCallback.
 enum class LogLevel { debug, info, warning, error };
 
+// The level's name in lower case, such as "warning".
 std::string_view to_string(LogLevel level) noexcept;
 
 // The host's logging callback. Called from the bridge's threads, possibly
@@ -88,6 +98,8 @@ struct Endpoints {
     std::string journal_url;
 };
 
+// Everything the bridge needs to reach I/O Events. The file comment tells
+// where each value comes from.
 struct Config {
     // From the Developer Console project JSON.
     std::string consumer_org_id;  // project.org.id
@@ -96,6 +108,8 @@ struct Config {
     std::string workspace_id;     // project.workspace.id
     std::string credential_id;    // the OAuth server-to-server credential's id
     std::string client_id;        // also the x-api-key and the webhook recipient
+    // The credential's client secret and OAuth scopes. The environment
+    // variables env_client_secret and env_scopes can supply them instead.
     Secret client_secret;
     std::vector<std::string> scopes;
 
@@ -107,6 +121,7 @@ struct Config {
     std::map<std::string, std::string> event_codes;
     bool pass_through_types = true;
 
+    // Service URLs. The defaults are Adobe's production hosts.
     Endpoints endpoints;
 
     // TLS peer and host verification. Only tests may turn this off, and the
@@ -116,7 +131,10 @@ struct Config {
     // Extra CA bundle (PEM file) for TLS verification; empty uses the system's.
     std::string ca_file;
 
+    // Limit on opening a connection, TCP and TLS handshake included.
     std::chrono::milliseconds connect_timeout{10'000};
+    // Limit on a whole request, connecting included, unless the request sets
+    // its own.
     std::chrono::milliseconds request_timeout{30'000};
 
     // The CloudEvents source the bridge publishes with.
