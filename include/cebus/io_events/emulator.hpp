@@ -62,20 +62,29 @@ enum class EmulatorRoute { ingress, token, journal, public_key };
 // records the event before dropping, so the client cannot tell whether it
 // arrived. A delay sleeps, then handles the request normally.
 struct EmulatorFault {
+    // The three kinds of fault described above.
     enum class Kind { status, drop, delay };
+    // Which kind this fault is.
     Kind kind = Kind::status;
+    // HTTP status answered by a `status` fault.
     int status = 500;
     std::string retry_after;  // header value, empty for none
+    // Sleep of a `delay` fault before the request is handled.
     std::chrono::milliseconds delay{0};
+    // For a `drop` on the ingress: record the event as accepted first.
     bool accept_first = false;
 
+    // A 429 answer with the given Retry-After value, in seconds.
     static EmulatorFault throttle(std::string retry_after = "1") {
         return {Kind::status, 429, std::move(retry_after), {}, false};
     }
+    // An answer with `status` and no Retry-After.
     static EmulatorFault server_error(int status = 500) { return {Kind::status, status, {}, {}, false}; }
+    // A connection cut after the response headers.
     static EmulatorFault drop(bool accept_first = false) {
         return {Kind::drop, 0, {}, {}, accept_first};
     }
+    // A sleep of `delay`, then normal handling.
     static EmulatorFault slow(std::chrono::milliseconds delay) {
         return {Kind::delay, 0, {}, delay, false};
     }
@@ -87,10 +96,13 @@ struct EmulatorFaultRates {
     double server_error = 0;  // probability of 500/502/503 (chosen at random)
     double drop = 0;          // probability of a dropped connection (half after accepting)
     double slow = 0;          // probability of a delay
+    // Retry-After value of a random 429, in seconds.
     std::string retry_after = "0";
+    // Sleep of a random slow answer.
     std::chrono::milliseconds slow_delay{200};
 };
 
+// Settings of an Emulator, fixed at construction.
 struct EmulatorOptions {
     // Loopback address to bind; 0 lets the OS choose the port.
     std::string host = "127.0.0.1";
@@ -124,8 +136,13 @@ struct EmulatorOptions {
     // Retry-After value sent with a rate-limit 429, in seconds.
     std::string rate_limit_retry_after = "1";
 
+    // Largest request body accepted. A larger one gets 413.
     std::size_t max_body_bytes = 4 * 1024 * 1024;
+    // Threads that serve requests. Each open keep-alive connection holds one,
+    // so this bounds the concurrent connections.
     std::size_t worker_threads = 64;
+    // Seed of the generator behind random faults and their choices, so a run
+    // with the same requests draws the same faults.
     std::uint64_t random_seed = 1;
 
     // Optional log of requests and faults (never secrets).
@@ -135,8 +152,10 @@ struct EmulatorOptions {
 // One request the ingress received, whatever it answered.
 struct IngressRecord {
     std::string event_id;  // `id` of the CloudEvent, empty if unparsable
+    // `source` and `type` of the CloudEvent, empty if unparsable.
     std::string source;
     std::string type;
+    // The request body as received.
     std::string body;
     std::map<std::string, std::string> headers;  // lower-case names
     int status = 0;                              // 0 for a dropped connection
@@ -145,14 +164,21 @@ struct IngressRecord {
 
 // Counters per route.
 struct EmulatorStats {
+    // Requests to the ingress, whatever the answer.
     std::size_t ingress_requests = 0;
     std::size_t ingress_accepted = 0;    // 200 or 204, duplicates included
+    // Distinct CloudEvents ids accepted.
     std::size_t ingress_distinct_ids = 0;
     std::size_t ingress_duplicates = 0;  // accepted again with an id already seen
+    // Requests to the token endpoint, whatever the answer.
     std::size_t token_requests = 0;
+    // Access tokens handed out (200 answers).
     std::size_t tokens_issued = 0;
+    // Requests to the journal path, `/validate` excluded.
     std::size_t journal_requests = 0;
+    // Requests for a public key.
     std::size_t key_requests = 0;
+    // Faults applied, queued and random, over all routes.
     std::size_t faults_injected = 0;
 };
 
@@ -165,7 +191,9 @@ enum class SignatureMode {
     missing,      // no signature headers at all
 };
 
+// Settings of one Emulator::deliver() call.
 struct DeliveryOptions {
+    // Which signatures the delivery carries.
     SignatureMode signature = SignatureMode::valid;
     // Overrides the key path headers (for a path on another host).
     std::optional<std::string> key1_path;
@@ -174,18 +202,25 @@ struct DeliveryOptions {
     std::chrono::milliseconds timeout{10'000};  // Adobe's delivery timeout
 };
 
+// What the webhook answered to Emulator::deliver().
 struct DeliveryResult {
     int status = 0;  // 0 when no HTTP answer came
+    // The answer's body.
     std::string body;
+    // Why no answer came (a bad URL, a connection or timeout error), empty
+    // when one did.
     std::string error;
 };
 
+// The running emulator: an HTTP server on a loopback port, see the file
+// comment. Not copyable or movable.
 class Emulator {
 public:
     // Generates the keys and binds the port; the server runs until stop() or
     // destruction. Throws cebus::Error when the address cannot be bound or is
     // not loopback.
     explicit Emulator(EmulatorOptions options = {});
+    // Stops the server as stop() does.
     ~Emulator();
     Emulator(const Emulator&) = delete;
     Emulator& operator=(const Emulator&) = delete;
@@ -193,13 +228,17 @@ public:
     // Stops serving and joins the server thread. Idempotent.
     void stop();
 
+    // The bound port, chosen by the OS when EmulatorOptions::port is 0.
     int port() const noexcept;
     // "http://127.0.0.1:<port>"
     std::string base_url() const;
     std::string ingress_url() const;      // base_url() + "/"
     std::string ims_token_url() const;    // base_url() + "/ims/token/v3"
     std::string journal_url() const;      // base_url() + the journal path
+    // `/events/organizations/<org>/integrations/<credential>/<registration>`
+    // from the ids in EmulatorOptions.
     std::string journal_path() const;
+    // The base that key paths resolve against: base_url().
     std::string public_key_base_url() const { return base_url(); }
     // A Config whose every URL points at this emulator and whose credentials
     // the emulator accepts.
@@ -217,6 +256,7 @@ public:
     // Appends an event (the JSON the journal returns under "event") directly.
     // Returns its position.
     std::string append_journal_event(nlohmann::json event);
+    // Events ever appended to the journal, expired ones included.
     std::size_t journal_size() const;
 
     // Keys: the paths served and a signature with key 1 or 2 (Base64).
@@ -241,9 +281,15 @@ public:
     // Accepted events by CloudEvents id: how often each was accepted and the
     // bodies (all bodies of one id, to check duplicates are identical).
     std::map<std::string, std::vector<std::string>> accepted_events() const;
+    // Every access token issued, in order, revoked ones included.
     std::vector<std::string> issued_tokens() const;
+    // Bodies of the token requests, in order. They contain client secrets:
+    // for tests only.
     std::vector<std::string> token_request_bodies() const;
+    // A copy of the counters.
     EmulatorStats stats() const;
+    // Forgets ingress records, accepted events and token request bodies, and
+    // zeroes the counters. Issued tokens and the journal stay.
     void clear_records();
 
 private:
