@@ -45,6 +45,7 @@
 
 namespace cebus::io_events {
 
+// Settings of a Publisher, fixed at construction.
 struct PublisherOptions {
     // Durable subscription names are "<name>/<k>" for k in [0, in_flight).
     std::string name = "io-events-publisher";
@@ -58,6 +59,9 @@ struct PublisherOptions {
     // Where the subscriptions start the first time.
     journal::StartPosition start = journal::StartPosition::beginning();
 
+    // At most this many requests start in any `rate_limit_window`, over all
+    // partitions, and 0 turns the limit off. The default stays below Adobe's
+    // 3,000 per 5 s.
     std::size_t rate_limit_requests = 2900;
     std::chrono::milliseconds rate_limit_window{5000};
 
@@ -70,21 +74,29 @@ struct PublisherOptions {
     // Longest Retry-After honoured; longer values are capped to this.
     std::chrono::milliseconds max_retry_after{300'000};
 
+    // Receives start, retry and dead-letter lines. May be empty.
     LogCallback log;
 };
 
+// Counters of a Publisher since construction, one per outcome.
 struct PublisherCounters {
     std::uint64_t published = 0;        // 200
     std::uint64_t no_registration = 0;  // 204
     std::uint64_t throttled = 0;        // 429
     std::uint64_t server_errors = 0;    // 5xx
+    // Requests that got no complete answer.
     std::uint64_t network_errors = 0;
     std::uint64_t unauthorized = 0;     // 401
     std::uint64_t retries = 0;          // deliveries answered with a retry
+    // Events the publisher dead-lettered itself: not publishable, or
+    // rejected with another 4xx. Events that use up max_deliveries are
+    // counted by the journal (journal::Metrics::dead_lettered) instead.
     std::uint64_t dead_lettered = 0;
+    // Deliveries retried because no access token could be had.
     std::uint64_t token_failures = 0;
 };
 
+// The running outbound bridge (see the file comment). Not copyable.
 class Publisher {
 public:
     // Validates the configuration (ConfigError) and starts the durable
@@ -102,6 +114,7 @@ public:
     // most the request timeout). Idempotent. Not callable from a handler.
     void stop();
 
+    // A snapshot of the counters, read lock-free.
     PublisherCounters counters() const noexcept;
 
     // The ingress body for `event`: structured JSON with the provider source
