@@ -32,6 +32,7 @@
 
 namespace cebus::io_events {
 
+// The outcome of a verification: `ok` or the first check that failed.
 enum class VerifyStatus {
     ok,
     missing_header,   // a signature or key path header is absent
@@ -42,28 +43,39 @@ enum class VerifyStatus {
     invalid_body,     // not a JSON object or array of objects
 };
 
+// A short lower-case phrase for logs, such as "bad signature".
 std::string_view to_string(VerifyStatus status) noexcept;
 
+// The outcome of SignatureVerifier::verify() with a reason to log.
 struct VerifyResult {
+    // `ok`, or the first check that failed.
     VerifyStatus status = VerifyStatus::ok;
     std::string detail;  // human-readable reason; never contains a secret
+    // True when the delivery is authentic and addressed to this client.
     bool ok() const noexcept { return status == VerifyStatus::ok; }
 };
 
+// Settings of a SignatureVerifier, fixed at construction.
 struct SignatureVerifierOptions {
     std::string client_id;            // the expected recipient
     std::string public_key_base_url;  // e.g. https://static.adobeioevents.com
+    // Longest time a fetched key is used before it is fetched again.
     std::chrono::seconds key_cache_ttl{24 * 3600};
     // Clock for the cache, replaceable in tests.
     std::function<std::chrono::steady_clock::time_point()> clock;
 
+    // Takes the client id and the key base URL from `config`. The other
+    // fields keep their defaults.
     static SignatureVerifierOptions from_config(const Config& config);
 };
 
+// Verifies webhook deliveries as the file comment describes, with a cache of
+// public keys.
 class SignatureVerifier {
 public:
     // Throws ConfigError for an invalid key base URL or an empty client id.
     SignatureVerifier(SignatureVerifierOptions options, std::shared_ptr<HttpClient> client);
+    // Drops the key cache. No verify() may be running.
     ~SignatureVerifier();
 
     // Verifies one delivery: headers as received (names case-insensitive)
