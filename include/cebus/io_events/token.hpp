@@ -30,13 +30,16 @@ namespace cebus::io_events {
 // code, never the secret or a token.
 class TokenError : public Error {
 public:
+    // Takes the message as what() returns it, which must not contain a secret.
     TokenError(int status, const std::string& message) : Error(message), status_(status) {}
+    // The IMS HTTP status, or 0 for a network error.
     int status() const noexcept { return status_; }
 
 private:
     int status_;
 };
 
+// The source of bearer tokens for the bridge (see the file comment).
 class TokenSource {
 public:
     virtual ~TokenSource() = default;
@@ -51,6 +54,7 @@ public:
 // A fixed token, for hosts that manage tokens themselves.
 class StaticTokenSource : public TokenSource {
 public:
+    // token() always returns `token`, and invalidate() does nothing.
     explicit StaticTokenSource(Secret token) : token_(std::move(token)) {}
     Secret token() override { return token_; }
     void invalidate(const Secret&) override {}
@@ -59,14 +63,19 @@ private:
     Secret token_;
 };
 
+// Counters of an ImsTokenSource since construction.
 struct ImsTokenCounters {
     std::uint64_t requests = 0;   // token requests sent to IMS
     std::uint64_t failures = 0;   // of which failed
+    // invalidate() calls that dropped the cached token.
     std::uint64_t invalidations = 0;
 };
 
+// A TokenSource that fetches OAuth server-to-server tokens from IMS and
+// caches them (see the file comment).
 class ImsTokenSource : public TokenSource {
 public:
+    // The clock that times token expiry, immune to wall-clock changes.
     using Clock = std::chrono::steady_clock;
 
     // `config` supplies client id, secret, scopes and endpoints.ims_token_url.
@@ -77,12 +86,16 @@ public:
     // within the refresh margin of expiring. Blocks while another thread
     // refreshes. Throws TokenError.
     Secret token() override;
+    // Drops the cached token when it is `token`, so the next token() fetches
+    // a fresh one. A newer token fetched meanwhile stays. Thread-safe, and never
+    // blocks on the network.
     void invalidate(const Secret& token) override;
 
     // A token is refreshed this long before it expires: a tenth of
     // expires_in, at most 5 minutes.
     static std::chrono::seconds refresh_margin(std::chrono::seconds expires_in) noexcept;
 
+    // A copy of the counters. Thread-safe.
     ImsTokenCounters counters() const;
 
 private:
