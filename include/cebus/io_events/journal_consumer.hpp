@@ -41,11 +41,15 @@ namespace cebus::io_events {
 // the reset point may be lost.
 struct JournalGap {
     std::string expired_url;  // the request that returned 410 (or 400)
+    // The status of that answer: 410 or 400.
     int status = 0;
     std::string reset_url;    // where reading continues
 };
 
+// Settings of a JournalConsumer, fixed at construction.
 struct JournalConsumerOptions {
+    // Read from the oldest events the journal still holds, or only from
+    // events that arrive later.
     enum class Reset { oldest, latest };
     // Where to go when the stored position has expired.
     Reset on_expired = Reset::oldest;
@@ -61,16 +65,23 @@ struct JournalConsumerOptions {
     std::chrono::milliseconds idle_wait{10'000};
     // Maximum wait taken from retry-after.
     std::chrono::milliseconds max_wait{60'000};
+    // Wait after a failure: initial_backoff doubled per consecutive failure,
+    // capped at max_backoff, minus up to 50 % jitter.
     std::chrono::milliseconds initial_backoff{1000};
     std::chrono::milliseconds max_backoff{60'000};
     // Maximum time to wait for the local journal to acknowledge a page.
     std::chrono::milliseconds journal_timeout{30'000};
 
+    // Called on the polling thread after each reset that may have lost
+    // events. May be empty.
     std::function<void(const JournalGap&)> on_gap;
+    // Receives request failures, gaps and skipped entries. May be empty.
     LogCallback log;
 };
 
+// Counters of a JournalConsumer since construction.
 struct JournalConsumerCounters {
+    // HTTP requests sent, retries and 401 repeats included.
     std::uint64_t requests = 0;
     std::uint64_t pages = 0;           // 200 responses stored
     std::uint64_t events_stored = 0;   // new events in the local journal
@@ -83,10 +94,13 @@ struct JournalConsumerCounters {
 // The outcome of one poll, for tests and hosts that drive the consumer themselves.
 struct PollResult {
     int status = 0;  // HTTP status, 0 for a network error
+    // Events of a 200 page handed to the local journal, after dropping
+    // repeats within the page.
     std::size_t events = 0;
     std::chrono::milliseconds wait{0};  // how long to wait before the next poll
 };
 
+// The running inbound pull bridge (see the file comment). Not copyable.
 class JournalConsumer {
 public:
     // Validates the configuration (client id, journal URL). Does not start
@@ -94,6 +108,7 @@ public:
     // and client must outlive the consumer.
     JournalConsumer(journal::Journal& journal, Config config, std::shared_ptr<TokenSource> tokens,
                     std::shared_ptr<HttpClient> client, JournalConsumerOptions options = {});
+    // Stops as stop() does.
     ~JournalConsumer();
     JournalConsumer(const JournalConsumer&) = delete;
     JournalConsumer& operator=(const JournalConsumer&) = delete;
@@ -110,6 +125,7 @@ public:
 
     // The URL the next poll requests.
     std::string next_url() const;
+    // A snapshot of the counters, read lock-free.
     JournalConsumerCounters counters() const noexcept;
 
 private:
