@@ -98,7 +98,7 @@ struct Endpoints {
     std::string journal_url;
 };
 
-// Everything the bridge needs to reach I/O Events. The file comment tells
+// Everything the bridge needs to reach I/O Events. The file comment lists
 // where each value comes from.
 struct Config {
     // From the Developer Console project JSON.
