@@ -66,7 +66,7 @@ struct EmulatorFault {
     enum class Kind { status, drop, delay };
     // Which kind this fault is.
     Kind kind = Kind::status;
-    // HTTP status answered by a `status` fault.
+    // HTTP status that a `status` fault responds with.
     int status = 500;
     std::string retry_after;  // header value, empty for none
     // Sleep of a `delay` fault before the request is handled.
@@ -138,8 +138,8 @@ struct EmulatorOptions {
 
     // Largest request body accepted. A larger one gets 413.
     std::size_t max_body_bytes = 4 * 1024 * 1024;
-    // Threads that serve requests. Each open keep-alive connection holds one,
-    // so this bounds the concurrent connections.
+    // Threads that serve requests. Each open keep-alive connection occupies
+    // one, so this bounds the concurrent connections.
     std::size_t worker_threads = 64;
     // Seed of the generator behind random faults and their choices, so a run
     // with the same requests draws the same faults.
@@ -202,13 +202,13 @@ struct DeliveryOptions {
     std::chrono::milliseconds timeout{10'000};  // Adobe's delivery timeout
 };
 
-// What the webhook answered to Emulator::deliver().
+// The webhook's response to Emulator::deliver().
 struct DeliveryResult {
     int status = 0;  // 0 when no HTTP answer came
     // The answer's body.
     std::string body;
-    // Why no answer came (a bad URL, a connection or timeout error), empty
-    // when one did.
+    // The reason no response came (a bad URL, a connection or timeout
+    // error), empty when one did.
     std::string error;
 };
 
