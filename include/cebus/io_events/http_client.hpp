@@ -42,7 +42,7 @@ struct HttpRequest {
     std::optional<std::chrono::milliseconds> timeout;
 };
 
-// The answer to one request, or why none arrived.
+// The response to one request, or the reason none arrived.
 struct HttpResponse {
     // The HTTP status, or 0 when no complete answer arrived (connection
     // refused or dropped, timeout, TLS failure); `error` then says why.
@@ -53,7 +53,7 @@ struct HttpResponse {
     // libcurl's error text or a body-too-large note, empty on success.
     std::string error;
 
-    // True when no complete answer arrived (status 0).
+    // True when no complete response arrived (status 0).
     bool network_error() const noexcept { return status == 0; }
     // The first header called `name` (case-insensitive).
     std::optional<std::string_view> header(std::string_view name) const noexcept;
