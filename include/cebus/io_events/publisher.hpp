@@ -84,7 +84,7 @@ struct PublisherCounters {
     std::uint64_t no_registration = 0;  // 204
     std::uint64_t throttled = 0;        // 429
     std::uint64_t server_errors = 0;    // 5xx
-    // Requests that got no complete answer.
+    // Requests that got no complete response.
     std::uint64_t network_errors = 0;
     std::uint64_t unauthorized = 0;     // 401
     std::uint64_t retries = 0;          // deliveries answered with a retry
