@@ -59,7 +59,7 @@ struct VerifyResult {
 struct SignatureVerifierOptions {
     std::string client_id;            // the expected recipient
     std::string public_key_base_url;  // e.g. https://static.adobeioevents.com
-    // Longest time a fetched key is used before it is fetched again.
+    // Maximum time a fetched key is used before it is fetched again.
     std::chrono::seconds key_cache_ttl{24 * 3600};
     // Clock for the cache, replaceable in tests.
     std::function<std::chrono::steady_clock::time_point()> clock;
