@@ -41,7 +41,7 @@ namespace cebus::io_events {
 // the reset point may be lost.
 struct JournalGap {
     std::string expired_url;  // the request that returned 410 (or 400)
-    // The status of that answer: 410 or 400.
+    // The status of that response: 410 or 400.
     int status = 0;
     std::string reset_url;    // where reading continues
 };
