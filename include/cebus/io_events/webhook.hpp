@@ -44,14 +44,14 @@ struct WebhookReceiverOptions {
     std::string path = "/webhook";
     // Adobe batches are at most 2 MB; a little headroom for headers.
     std::size_t max_body_bytes = 2'200'000;
-    // Longest time spent reading one request.
+    // Maximum time spent reading one request.
     std::chrono::milliseconds read_timeout{5000};
-    // Longest wait for the journal to acknowledge a delivery's events before
-    // answering 503. With the key fetch it must stay under Adobe's 10 s.
+    // Maximum wait for the journal to acknowledge a delivery's events before
+    // responding with 503. With the key fetch it must stay under Adobe's 10 s.
     std::chrono::milliseconds journal_timeout{7000};
     // Threads that handle requests, so at most this many run at once.
     std::size_t threads = 8;
-    // Answer a challenge as JSON (true) or as the bare text.
+    // Challenge response format: JSON (true) or the bare text.
     bool challenge_as_json = true;
     // Called on a request thread with the URL of an asynchronous validation
     // request. May be empty. The receiver never fetches the URL itself.
@@ -68,7 +68,7 @@ struct WebhookCounters {
     // Events dropped as repeats within a batch or by the journal's
     // de-duplication.
     std::uint64_t duplicates = 0;
-    // Challenges answered, GET and POST forms.
+    // Challenge requests, GET and POST forms.
     std::uint64_t challenges = 0;
     std::uint64_t rejected = 0;          // 4xx responses (signature, recipient, body)
     std::uint64_t unavailable = 0;       // 503 responses (key fetch, journal)
