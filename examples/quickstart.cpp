@@ -69,6 +69,10 @@ std::vector<fs::path> default_inputs(const fs::path& root) {
         return event_file && p.extension() == ".json";
     });
     add_from(root / "adobe" / "events", [](const fs::path& p) { return p.extension() == ".json"; });
+    // The recorded Marketo webhook delivery is a CloudEvents 1.0 batch. The
+    // other recorded deliveries use I/O Events' older envelope, which the
+    // bridge's webhook receiver converts and this example does not.
+    add_from(root / "adobe" / "webhook", [](const fs::path& p) { return p.filename() == "marketo-lead-activity.batch.json"; });
     std::sort(files.begin(), files.end());
     return files;
 }
