@@ -170,7 +170,9 @@ void DurableSubscription::State::run() noexcept {
         const std::uint64_t value = c;
         try {
             im.post_op(
-                [this, value](OpContext& ctx) {
+                // The op runs on the writer thread, possibly after this
+                // subscription is reset and its state freed: copy the name.
+                [name = name, value](OpContext& ctx) {
                     CursorRecord rec;
                     Journal::Impl::get_cursor(ctx.txn, ctx.dbi, name, rec);
                     if (value > rec.cursor) rec.cursor = value;
@@ -228,7 +230,7 @@ void DurableSubscription::State::run() noexcept {
                 const std::uint32_t count = failed;
                 try {
                     im.post_op(
-                        [this, seq, count](OpContext& ctx) {
+                        [name = name, seq, count](OpContext& ctx) {
                             CursorRecord rec;
                             Journal::Impl::get_cursor(ctx.txn, ctx.dbi, name, rec);
                             if (rec.cursor < seq) {
