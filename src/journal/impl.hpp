@@ -30,6 +30,24 @@ inline void check_write(int rc, std::string_view what) {
     if (rc != 0) throw_lmdb(rc, what);
 }
 
+// Reads an 8-byte little-endian value from the meta database, or `fallback`
+// when the key is missing or has another size.
+inline std::uint64_t meta_get(MDB_txn* txn, const Dbis& dbi, std::string_view key, std::uint64_t fallback) {
+    MDB_val k = to_val(key);
+    MDB_val v;
+    if (mdb_get(txn, dbi.meta, &k, &v) != 0 || v.mv_size != 8) return fallback;
+    return get_le64(static_cast<const char*>(v.mv_data));
+}
+
+// Stores an 8-byte little-endian value in the meta database.
+inline void meta_put(MDB_txn* txn, const Dbis& dbi, std::string_view key, std::uint64_t value) {
+    char buf[8];
+    put_le64(buf, value);
+    MDB_val k = to_val(key);
+    MDB_val v{8, buf};
+    check_write(mdb_put(txn, dbi.meta, &k, &v, 0), "writing journal metadata");
+}
+
 // The view of an operation run by the writer: its own nested transaction.
 struct OpContext {
     MDB_txn* txn;

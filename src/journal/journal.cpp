@@ -37,21 +37,6 @@ std::uint64_t fnv1a64(std::string_view s) {
 
 std::int64_t now_ns() { return to_ns(std::chrono::system_clock::now()); }
 
-std::uint64_t meta_u64(MDB_txn* txn, const Dbis& dbi, std::string_view key, std::uint64_t fallback) {
-    MDB_val k = to_val(key);
-    MDB_val v;
-    if (mdb_get(txn, dbi.meta, &k, &v) != 0 || v.mv_size != 8) return fallback;
-    return get_le64(static_cast<const char*>(v.mv_data));
-}
-
-void put_meta_u64(MDB_txn* txn, const Dbis& dbi, std::string_view key, std::uint64_t value) {
-    char buf[8];
-    put_le64(buf, value);
-    MDB_val k = to_val(key);
-    MDB_val v{8, buf};
-    check_write(mdb_put(txn, dbi.meta, &k, &v, 0), "writing journal metadata");
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -413,7 +398,7 @@ std::uint64_t Journal::Impl::last_in(MDB_txn* txn) const {
     mdb_cursor_close(c);
     if (last == 0) {
         // Empty after retention: numbering resumes at the watermark.
-        const std::uint64_t first = meta_u64(txn, env->dbi(), "first_seq", 1);
+        const std::uint64_t first = meta_get(txn, env->dbi(), "first_seq", 1);
         last = first - 1;
     }
     return last;
@@ -426,8 +411,8 @@ void Journal::Impl::apply(MDB_txn* txn, std::unique_ptr<Request>* begin, std::un
     const Dbis& dbi = env->dbi();
     std::uint64_t seq = load_last_seq(txn) + 1;
     const std::uint64_t first_seq_before = seq;
-    std::uint64_t stored = meta_u64(txn, dbi, "stored_bytes", 0);
-    std::uint64_t dedup_count = meta_u64(txn, dbi, "dedup_count", 0);
+    std::uint64_t stored = meta_get(txn, dbi, "stored_bytes", 0);
+    std::uint64_t dedup_count = meta_get(txn, dbi, "dedup_count", 0);
     const std::uint64_t stored_before = stored;
     const std::uint64_t dedup_before = dedup_count;
 
@@ -527,8 +512,8 @@ void Journal::Impl::apply(MDB_txn* txn, std::unique_ptr<Request>* begin, std::un
         }
     }
 
-    if (stored != stored_before) put_meta_u64(txn, dbi, "stored_bytes", stored);
-    if (dedup_count != dedup_before) put_meta_u64(txn, dbi, "dedup_count", dedup_count);
+    if (stored != stored_before) meta_put(txn, dbi, "stored_bytes", stored);
+    if (dedup_count != dedup_before) meta_put(txn, dbi, "dedup_count", dedup_count);
     last = seq - 1;
     if (last >= first_seq_before) last_time_ns = t;
 }

@@ -10,21 +10,6 @@ using namespace detail;
 
 namespace {
 
-std::uint64_t meta_get(MDB_txn* txn, const Dbis& dbi, std::string_view key, std::uint64_t fallback) {
-    MDB_val k = to_val(key);
-    MDB_val v;
-    if (mdb_get(txn, dbi.meta, &k, &v) != 0 || v.mv_size != 8) return fallback;
-    return get_le64(static_cast<const char*>(v.mv_data));
-}
-
-void meta_put(MDB_txn* txn, const Dbis& dbi, std::string_view key, std::uint64_t value) {
-    char buf[8];
-    put_le64(buf, value);
-    MDB_val k = to_val(key);
-    MDB_val v{8, buf};
-    check_write(mdb_put(txn, dbi.meta, &k, &v, 0), "writing journal metadata");
-}
-
 struct CursorCloser {
     MDB_cursor* c = nullptr;
     ~CursorCloser() {
