@@ -315,6 +315,12 @@ struct SubscriptionOptions {
     // Only events that match are delivered; the cursor passes the others.
     // Empty (nullptr) delivers everything.
     std::function<bool(const Event&)> filter;
+    // Checked before `filter`, on the sequence alone: the cursor passes a
+    // sequence it rejects without decoding the record. Lets several
+    // subscriptions split the journal (sequence % n == k) at the cost of
+    // reading keys only. Runs on the delivery thread and must not throw.
+    // Empty (nullptr) accepts every sequence.
+    std::function<bool(std::uint64_t sequence)> sequence_filter;
 
     // What retention does when it reaches this subscription's cursor. Stored
     // with the cursor, so it applies while the subscription is detached.

@@ -24,6 +24,7 @@ struct CursorCloser {
 struct Item {
     StoredEvent stored;
     std::string error;
+    bool passed = false;  // rejected by sequence_filter, not decoded
 };
 
 enum class Outcome { ack, dead, stopped };
@@ -398,6 +399,12 @@ void DurableSubscription::State::run() noexcept {
                 const std::uint64_t seq = get_be64(static_cast<const char*>(k.mv_data));
                 if (seq > durable) break;
                 Item it;
+                if (opt.sequence_filter && !opt.sequence_filter(seq)) {
+                    it.stored.sequence = seq;
+                    it.passed = true;
+                    batch.push_back(std::move(it));
+                    continue;
+                }
                 try {
                     it.stored = decode_record(to_sv(v), seq);
                 } catch (const JournalError& e) {
@@ -432,6 +439,11 @@ void DurableSubscription::State::run() noexcept {
         for (Item& it : batch) {
             if (stop) break;
             const StoredEvent& se = it.stored;
+            if (it.passed) {
+                c = se.sequence;
+                cursor = c;
+                continue;
+            }
             if (!it.error.empty()) {
                 log_error("sequence " + std::to_string(se.sequence) + " is unreadable: " + it.error);
                 if (!dead_letter(se, it.error, 0, false)) break;
