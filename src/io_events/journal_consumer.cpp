@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "authorized.hpp"
 #include "inbound.hpp"
 #include "retry.hpp"
 #include "url.hpp"
@@ -114,31 +115,19 @@ struct JournalConsumer::Impl {
             url = next;
         }
 
-        HttpResponse response;
-        for (int auth_attempt = 0;; ++auth_attempt) {
-            Secret token;
-            try {
-                token = tokens->token();
-            } catch (const std::exception& e) {
-                ++errors;
-                result.wait = backoff();
-                log(LogLevel::error, std::string("I/O Events journal: no access token: ") + e.what());
-                return result;
-            }
-            HttpRequest request;
-            request.url = url;
-            request.headers = {{"Authorization", "Bearer " + token.reveal()},
-                               {"x-api-key", config.client_id},
-                               {"Accept", "application/vnd.adobecloud.events+json"}};
-            if (!config.ims_org_id.empty()) request.headers.emplace_back("x-ims-org-id", config.ims_org_id);
-            ++requests;
-            response = client->send(request);
-            if (response.status == 401 && auth_attempt == 0) {
-                tokens->invalidate(token);
-                continue;
-            }
-            break;
+        HttpRequest request;
+        request.url = url;
+        request.headers = {{"Accept", "application/vnd.adobecloud.events+json"}};
+        detail::add_api_headers(request.headers, config);
+        const auto sent = detail::send_authorized(*client, *tokens, std::move(request));
+        requests += static_cast<std::uint64_t>(sent.requests);
+        if (!sent.token_error.empty()) {
+            ++errors;
+            result.wait = backoff();
+            log(LogLevel::error, "I/O Events journal: no access token: " + sent.token_error);
+            return result;
         }
+        const HttpResponse& response = sent.response;
         result.status = response.status;
         const auto retry_after = detail::parse_retry_after(response.header("retry-after"), options.max_wait);
         auto resolved_next = [&]() -> std::optional<std::string> {

@@ -7,8 +7,7 @@
 #include <random>
 #include <thread>
 
-#include <cebus/json.hpp>
-
+#include "authorized.hpp"
 #include "retry.hpp"
 
 namespace cebus::io_events {
@@ -58,10 +57,38 @@ private:
     Clock::time_point paused_until_{};
 };
 
-std::size_t partition_of(const Event& event, std::size_t partitions) {
-    const std::size_t h = std::hash<std::string_view>{}(event.source()) * 31 +
-                          std::hash<std::string_view>{}(event.id());
-    return h % partitions;
+// Appends `text` as a JSON string (RFC 8259 escapes; the text is valid
+// UTF-8 because the event was validated when it was built).
+void append_json_string(std::string& out, std::string_view text) {
+    out += '"';
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        out.append(text.data() + run, i - run);
+        run = i + 1;
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default: {
+                static constexpr char hex[] = "0123456789abcdef";
+                const char escape[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+                out.append(escape, 6);
+            }
+        }
+    }
+    out.append(text.data() + run, text.size() - run);
+    out += '"';
+}
+
+void append_member(std::string& out, std::string_view name, std::string_view value) {
+    out += ",\"";
+    out += name;
+    out += "\":";
+    append_json_string(out, value);
 }
 
 std::string truncate_body(const std::string& body) {
@@ -113,75 +140,61 @@ struct Publisher::Impl {
         const auto code = config.event_code_for(event.type());
         if (!code) return journal::HandlerResult::ack();  // the filter excludes these already
 
-        std::string body;
+        HttpRequest request;
         try {
-            body = ingress_body(event, config, *code);
+            request.body = ingress_body(event, config, *code);
         } catch (const std::exception& e) {
             ++dead_lettered;
             log(LogLevel::error, "I/O Events publish of event " + event.id() + " dead-lettered: " + e.what());
             return journal::HandlerResult::dead_letter(std::string("not publishable: ") + e.what());
         }
+        request.method = "POST";
+        request.url = config.endpoints.ingress_url;
+        request.headers = {{"Content-Type", "application/cloudevents+json"}, {"Accept", "application/json"}};
+        detail::add_api_headers(request.headers, config);
 
+        const auto sent = detail::send_authorized(*client, *tokens, std::move(request),
+                                                  [this] { return limiter.acquire(stopping); });
+        unauthorized += static_cast<std::uint64_t>(sent.unauthorized);
         const auto backoff = detail::backoff_delay(options.initial_backoff, options.max_backoff, d.attempt);
-        for (int auth_attempt = 0;; ++auth_attempt) {
-            if (!limiter.acquire(stopping)) return journal::HandlerResult::retry("publisher stopping");
-
-            Secret token;
-            try {
-                token = tokens->token();
-            } catch (const std::exception& e) {
-                ++token_failures;
-                return retry(d, backoff, std::string("no access token: ") + e.what());
-            }
-
-            HttpRequest request;
-            request.method = "POST";
-            request.url = config.endpoints.ingress_url;
-            request.headers = {{"Content-Type", "application/cloudevents+json"},
-                               {"Accept", "application/json"},
-                               {"Authorization", "Bearer " + token.reveal()},
-                               {"x-api-key", config.client_id}};
-            if (!config.ims_org_id.empty()) request.headers.emplace_back("x-ims-org-id", config.ims_org_id);
-            request.body = body;
-            const HttpResponse response = client->send(request);
-
-            if (response.status == 200) {
-                ++published;
-                return journal::HandlerResult::ack();
-            }
-            if (response.status == 204) {
-                ++no_registration;
-                return journal::HandlerResult::ack();
-            }
-            if (response.network_error()) {
-                ++network_errors;
-                return retry(d, backoff, "network error: " + response.error);
-            }
-            const std::string status = "HTTP " + std::to_string(response.status);
-            const auto retry_after =
-                detail::parse_retry_after(response.header("Retry-After"), options.max_retry_after);
-            if (response.status == 429) {
-                ++throttled;
-                const auto delay = retry_after ? detail::add_jitter(*retry_after) : backoff;
-                limiter.pause_for(delay);
-                return retry(d, delay, status + " (throttled)");
-            }
-            if (response.status >= 500) {
-                ++server_errors;
-                return retry(d, retry_after ? detail::add_jitter(*retry_after) : backoff, status);
-            }
-            if (response.status == 401) {
-                ++unauthorized;
-                tokens->invalidate(token);
-                if (auth_attempt == 0) continue;  // once more with a fresh token
-                return retry(d, backoff, status + " again with a fresh token: check the credential");
-            }
-            ++dead_lettered;
-            const std::string reason = status + ": " + truncate_body(response.body);
-            log(LogLevel::error, "I/O Events rejected event " + event.id() + " (sequence " +
-                                     std::to_string(d.sequence) + "), dead-lettered: " + reason);
-            return journal::HandlerResult::dead_letter(reason);
+        if (sent.cancelled) return journal::HandlerResult::retry("publisher stopping");
+        if (!sent.token_error.empty()) {
+            ++token_failures;
+            return retry(d, backoff, "no access token: " + sent.token_error);
         }
+        const HttpResponse& response = sent.response;
+        if (response.status == 200) {
+            ++published;
+            return journal::HandlerResult::ack();
+        }
+        if (response.status == 204) {
+            ++no_registration;
+            return journal::HandlerResult::ack();
+        }
+        if (response.network_error()) {
+            ++network_errors;
+            return retry(d, backoff, "network error: " + response.error);
+        }
+        const std::string status = "HTTP " + std::to_string(response.status);
+        const auto retry_after = detail::parse_retry_after(response.header("Retry-After"), options.max_retry_after);
+        if (response.status == 429) {
+            ++throttled;
+            const auto delay = retry_after ? detail::add_jitter(*retry_after) : backoff;
+            limiter.pause_for(delay);
+            return retry(d, delay, status + " (throttled)");
+        }
+        if (response.status >= 500) {
+            ++server_errors;
+            return retry(d, retry_after ? detail::add_jitter(*retry_after) : backoff, status);
+        }
+        if (response.status == 401) {
+            return retry(d, backoff, status + " again with a fresh token: check the credential");
+        }
+        ++dead_lettered;
+        const std::string reason = status + ": " + truncate_body(response.body);
+        log(LogLevel::error, "I/O Events rejected event " + event.id() + " (sequence " + std::to_string(d.sequence) +
+                                 "), dead-lettered: " + reason);
+        return journal::HandlerResult::dead_letter(reason);
     }
 };
 
@@ -190,19 +203,42 @@ std::string Publisher::ingress_body(const Event& event, const Config& config, co
         throw ValidationError("datacontenttype", event.datacontenttype().value_or(""),
                               "I/O Events accepts only application/json data");
     }
-    EventBuilder b;
-    b.id(event.id()).source(config.provider_source()).type(event_code);
-    if (event.subject()) b.subject(*event.subject());
-    if (event.time()) b.time(*event.time());
-    if (event.dataschema()) b.dataschema(*event.dataschema());
-    for (const auto& [name, value] : event.extensions()) b.extension(name, value);
-    if (event.source() != config.provider_source()) b.extension("cebussource", event.source());
-    if (event.type() != event_code) b.extension("cebustype", event.type());
-    if (event.has_data()) {
-        b.datacontenttype("application/json");
-        b.data(std::string(event.data()));
+    if (event_code.empty()) throw ValidationError("type", event_code, "the I/O Events event code is empty");
+    // Written directly rather than through EventBuilder and json::encode: the
+    // event is already valid, and validating its data again cost a fifth of
+    // the publisher's CPU time per event (bench/bench_io_events).
+    const std::string provider = config.provider_source();
+    const bool keep_source = event.source() != provider;
+    const bool keep_type = event.type() != event_code;
+    std::string out;
+    out.reserve(event.approximate_size() + provider.size() + event_code.size() + 192);
+    out += "{\"specversion\":\"1.0\"";
+    append_member(out, "id", event.id());
+    append_member(out, "source", provider);
+    append_member(out, "type", event_code);
+    if (event.has_data()) append_member(out, "datacontenttype", "application/json");
+    if (event.dataschema()) append_member(out, "dataschema", *event.dataschema());
+    if (event.subject()) append_member(out, "subject", *event.subject());
+    if (event.time()) append_member(out, "time", event.time()->text());
+    for (const auto& [name, value] : event.extensions()) {
+        if ((keep_source && name == "cebussource") || (keep_type && name == "cebustype")) continue;
+        if (const bool* flag = std::get_if<bool>(&value)) {
+            out += ",\"" + name + "\":" + (*flag ? "true" : "false");
+        } else if (const std::int32_t* number = std::get_if<std::int32_t>(&value)) {
+            out += ",\"" + name + "\":" + std::to_string(*number);
+        } else {
+            append_member(out, name, to_canonical_string(value));
+        }
     }
-    return json::encode(*b.build());
+    if (keep_source) append_member(out, "cebussource", event.source());
+    if (keep_type) append_member(out, "cebustype", event.type());
+    if (event.has_data()) {
+        // JSON data is embedded as the JSON text it already is.
+        out += ",\"data\":";
+        out += event.data();
+    }
+    out += '}';
+    return out;
 }
 
 Publisher::Publisher(journal::Journal& journal, Config config, std::shared_ptr<TokenSource> tokens,
@@ -230,8 +266,10 @@ Publisher::Publisher(journal::Journal& journal, Config config, std::shared_ptr<T
         so.max_deliveries = d.options.max_deliveries;
         so.initial_backoff = d.options.initial_backoff;
         so.max_backoff = d.options.max_backoff;
-        so.filter = [&d, k, n](const Event& event) {
-            if (partition_of(event, n) != k) return false;
+        // Partition k takes the sequences k, k+n, k+2n...: the journal skips
+        // the others by key, without decoding them.
+        if (n > 1) so.sequence_filter = [k, n](std::uint64_t sequence) { return sequence % n == k; };
+        so.filter = [&d](const Event& event) {
             if (!d.config.event_code_for(event.type())) return false;
             return !d.options.filter || d.options.filter(event);
         };
