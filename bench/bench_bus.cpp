@@ -1,7 +1,10 @@
 // Router benchmark: every row runs cebus side by side with the baselines
 // it is judged against, in one process on one machine.
 //
-//   bench_bus [--json FILE] [--quick]
+//   bench_bus [--json FILE] [--quick] [--only ROW]
+//
+// --only runs one group of rows (sync, async, built, fanout, types,
+// latency, memory), for profiling under perf or callgrind.
 //
 // Rows: sync publish to 1 and 10 subscribers vs a std::function loop and
 // Boost.Signals2; async 1 producer -> 1 subscriber vs a raw moodycamel queue
@@ -37,6 +40,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 bool quick = false;
+std::string only;
 nlohmann::json results = nlohmann::json::object();
 
 double seconds_since(Clock::time_point start) {
@@ -410,23 +414,35 @@ int main(int argc, char** argv) {
             json_path = argv[++i];
         } else if (std::strcmp(argv[i], "--quick") == 0) {
             quick = true;
+        } else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            only = argv[++i];
         } else {
-            std::fprintf(stderr, "usage: %s [--json FILE] [--quick]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--json FILE] [--quick] [--only ROW]\n", argv[0]);
             return 2;
         }
     }
 
-    bench_sync(1);
-    bench_sync(10);
+    auto selected = [](const char* row) { return only.empty() || only == row; };
+    if (selected("sync")) {
+        bench_sync(1);
+        bench_sync(10);
+    }
     const std::size_t n = quick ? 200000 : 2000000;
     EventPtr event = prebuilt();
-    bench_async("async 1->1, prebuilt events", "async_prebuilt", n, [&](std::uint64_t) { return event; });
-    bench_async("async 1->1, event built per publish", "async_built", n / 4, [](std::uint64_t i) { return fresh(i); });
-    bench_fanout();
-    bench_many_types();
-    bench_latency(true);
-    bench_latency(false);
-    bench_memory();
+    if (selected("async")) {
+        bench_async("async 1->1, prebuilt events", "async_prebuilt", n, [&](std::uint64_t) { return event; });
+    }
+    if (selected("built")) {
+        bench_async("async 1->1, event built per publish", "async_built", n / 4,
+                    [](std::uint64_t i) { return fresh(i); });
+    }
+    if (selected("fanout")) bench_fanout();
+    if (selected("types")) bench_many_types();
+    if (selected("latency")) {
+        bench_latency(true);
+        bench_latency(false);
+    }
+    if (selected("memory")) bench_memory();
 
     results["machine"] = {{"hardware_threads", std::thread::hardware_concurrency()}};
     if (!json_path.empty()) {

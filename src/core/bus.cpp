@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -15,6 +17,7 @@
 #include "filter_internal.hpp"
 
 namespace cebus {
+#pragma GCC visibility push(hidden)
 namespace detail {
 namespace {
 
@@ -36,10 +39,37 @@ void cpu_relax() noexcept {
 struct TokenSlot {
     std::shared_ptr<SubscriberState> owner;
     std::unique_ptr<moodycamel::ProducerToken> token;
+    // The subscriber's `released` count as this thread last read it. It only
+    // grows, so reserved - seen_released overstates the depth and a publisher
+    // reads the runner's cache line only when the mailbox looks full.
+    std::int64_t seen_released = 0;
 };
 
-// What one thread caches for one bus: the routing snapshot it last read and
-// its producer tokens. The snapshot stays valid while `pins` is non-zero.
+// True when two byte ranges of equal length `n` hold the same bytes. Inline
+// and branch-light for the short strings CloudEvents types are: two or four
+// overlapping 8-byte loads per side up to 32 bytes, memcmp beyond.
+[[gnu::always_inline]] inline std::uint64_t load8(const char* p) noexcept {
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
+[[gnu::always_inline]] inline bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
+    if (n >= 8) [[likely]] {
+        if (n <= 16) return ((load8(a) ^ load8(b)) | (load8(a + n - 8) ^ load8(b + n - 8))) == 0;
+        if (n <= 32) {
+            return ((load8(a) ^ load8(b)) | (load8(a + 8) ^ load8(b + 8)) | (load8(a + n - 16) ^ load8(b + n - 16)) |
+                    (load8(a + n - 8) ^ load8(b + n - 8))) == 0;
+        }
+        return std::memcmp(a, b, n) == 0;
+    }
+    unsigned diff = 0;
+    for (std::size_t i = 0; i < n; ++i) diff |= static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i]);
+    return diff == 0;
+}
+
+// What one thread caches for one bus: the routing snapshot it last read,
+// its producer tokens and its counter block. The snapshot stays valid while
+// `pins` is non-zero.
 struct BusLocal {
     std::uint64_t bus_id = 0;
     std::uint64_t version = 0;
@@ -47,10 +77,13 @@ struct BusLocal {
     int pins = 0;
     std::shared_ptr<const std::atomic<bool>> bus_alive;
     std::shared_ptr<const Snapshot> snapshot;
+    std::shared_ptr<CounterBlock> counters;
     std::vector<TokenSlot> tokens;
     // The type looked up last and its index entry in `snapshot`, because
     // producers tend to publish runs of one type.
+    // last_length is SIZE_MAX while nothing is cached, so no type matches.
     std::string last_type;
+    std::size_t last_length = SIZE_MAX;
     const std::vector<RouteEntry>* last_entries = nullptr;
 
     void clear() {
@@ -58,19 +91,30 @@ struct BusLocal {
         tokens.clear();
         snapshot.reset();
         bus_alive.reset();
+        if (counters) {
+            // Everything this thread counted happens before the next owner's
+            // first add.
+            counters->in_use.store(false, std::memory_order_release);
+            counters.reset();
+        }
         last_entries = nullptr;
+        last_length = SIZE_MAX;
         last_type.clear();
         bus_id = 0;
     }
 };
 
 struct ThreadState {
-    ThreadState() : shard(g_next_shard.fetch_add(1, std::memory_order_relaxed) % shard_count) {}
+    ThreadState()
+        : record(&this_thread_record()),
+          token(this_thread_token()),
+          shard(static_cast<unsigned>(token % shard_count)) {}
 
     DispatchFrame* frame = nullptr;
     BusCore* pumping = nullptr;
-    InvokeRecord* record = nullptr;
+    InvokeRecord* record;
     BusLocal* last_local = nullptr;
+    std::uint64_t token;  // this_thread_token(), for OwnedCounter
     unsigned shard;
     std::uint32_t sample_counter = 0;
     std::uint64_t use_clock = 0;
@@ -78,17 +122,35 @@ struct ThreadState {
     // used first, and pinned entries are never evicted.
     std::vector<std::unique_ptr<BusLocal>> locals;
 
-    InvokeRecord& invoke_record() {
-        if (!record) record = &this_thread_record();
-        return *record;
-    }
+    InvokeRecord& invoke_record() { return *record; }
 };
 
 namespace {
 
-ThreadState& thread_state() {
-    thread_local ThreadState state;
-    return state;
+// The thread's state behind one initial-exec TLS pointer: a shared library's
+// default TLS model calls __tls_get_addr on each access, and a function-local
+// thread_local object adds an initialisation check. Eight bytes of static
+// TLS are within what the loader reserves for libraries opened later.
+[[gnu::tls_model("initial-exec")]] thread_local ThreadState* t_state = nullptr;
+
+struct ThreadStateOwner {
+    std::unique_ptr<ThreadState> state;
+    ~ThreadStateOwner() {
+        t_state = nullptr;
+        state.reset();
+    }
+};
+
+[[gnu::noinline]] ThreadState& make_thread_state() {
+    thread_local ThreadStateOwner owner;
+    if (!owner.state) owner.state = std::make_unique<ThreadState>();
+    t_state = owner.state.get();
+    return *owner.state;
+}
+
+inline ThreadState& thread_state() {
+    if (ThreadState* state = t_state) [[likely]] return *state;
+    return make_thread_state();
 }
 
 class PinGuard {
@@ -155,15 +217,20 @@ struct DispatchFrame {
     ThreadState& state;
     BusCore* core;
     DispatchFrame* previous;
-    std::vector<EventPtr> pending;
+    // Created on the first deferred publish: most frames never need it.
+    std::optional<std::vector<EventPtr>> pending;
     std::size_t head = 0;
+};
+
+// A publish that failed for one subscriber; rare, so allocated on demand.
+struct RouteError {
+    DropReason reason;
+    std::string message;
 };
 
 struct BusCore::RouteOutcome {
     bool deferred_route = false;  // routing an event a handler published
-    bool has_error = false;
-    DropReason error_reason = DropReason::rejected;
-    std::string error_message;
+    std::unique_ptr<RouteError> error;
 };
 
 // ---- Construction and shutdown ------------------------------------------------------
@@ -171,8 +238,10 @@ struct BusCore::RouteOutcome {
 BusCore::BusCore(BusOptions options)
     : bus_id(g_next_bus_id.fetch_add(1, std::memory_order_relaxed)), options_(std::move(options)) {
     // Calibrates the tick clock once per process now, not on a worker in
-    // the middle of a delivery.
+    // the middle of a delivery, and settles the fence mode before any
+    // handler can run.
     (void)ticks_to_ns(0);
+    init_fences();
 }
 
 BusCore::~BusCore() { shutdown(); }
@@ -314,7 +383,8 @@ void BusCore::rebuild_snapshot_locked() {
     for (auto& [sequence, state] : registry_) {
         state->in_snapshot = true;
         snapshot->owners.push_back(state);
-        const RouteEntry entry{state.get(), state->priority, sequence, !state->type_only};
+        const RouteEntry entry{state.get(), state->priority, sequence, !state->type_only,
+                               state->delivery == Delivery::sync};
         if (state->type_key) {
             snapshot->by_type[*state->type_key].push_back(entry);
         } else {
@@ -329,10 +399,30 @@ void BusCore::rebuild_snapshot_locked() {
     current_ = std::move(snapshot);
 }
 
-namespace {
+// ---- Per-thread state for a bus ------------------------------------------------------
 
-BusLocal& find_local(ThreadState& ts, std::uint64_t bus_id, const std::shared_ptr<const std::atomic<bool>>& alive) {
-    if (ts.last_local && ts.last_local->bus_id == bus_id) return *ts.last_local;
+inline BusLocal& BusCore::local_for(ThreadState& ts) {
+    if (ts.last_local && ts.last_local->bus_id == bus_id) [[likely]] return *ts.last_local;
+    return local_for_slow(ts);
+}
+
+std::shared_ptr<CounterBlock> BusCore::acquire_counter_block() {
+    std::lock_guard lock(counter_mutex_);
+    for (auto& block : counter_blocks_) {
+        bool expected = false;
+        if (!block->in_use.load(std::memory_order_relaxed) &&
+            block->in_use.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
+            return block;
+        }
+    }
+    auto block = std::make_shared<CounterBlock>();
+    block->next = counter_head_.load(std::memory_order_relaxed);
+    counter_blocks_.push_back(block);
+    counter_head_.store(block.get(), std::memory_order_release);
+    return block;
+}
+
+BusLocal& BusCore::local_for_slow(ThreadState& ts) {
     ++ts.use_clock;
     for (auto& local : ts.locals) {
         if (local->bus_id == bus_id) {
@@ -345,26 +435,31 @@ BusLocal& find_local(ThreadState& ts, std::uint64_t bus_id, const std::shared_pt
     // A miss: release what this thread cached for buses that are gone, so
     // their mailboxes' memory does not outlive them by much, then take the
     // least recently used unpinned entry.
+    auto counters = acquire_counter_block();
     BusLocal* victim = nullptr;
     for (auto& local : ts.locals) {
         if (local->pins == 0 && local->bus_alive && !local->bus_alive->load(std::memory_order_acquire)) local->clear();
         if (local->pins == 0 && (!victim || local->last_use < victim->last_use)) victim = local.get();
     }
     if (!victim || (victim->bus_id != 0 && ts.locals.size() < 4)) {
-        ts.locals.push_back(std::make_unique<BusLocal>());
+        try {
+            ts.locals.push_back(std::make_unique<BusLocal>());
+        } catch (...) {
+            counters->in_use.store(false, std::memory_order_release);
+            throw;
+        }
         victim = ts.locals.back().get();
     } else {
         victim->clear();
     }
     victim->bus_id = bus_id;
-    victim->bus_alive = alive;
+    victim->bus_alive = alive_;
+    victim->counters = std::move(counters);
     victim->version = 0;
     victim->last_use = ts.use_clock;
     ts.last_local = victim;
     return *victim;
 }
-
-}  // namespace
 
 // ---- Publishing ----------------------------------------------------------------------
 
@@ -377,12 +472,13 @@ PublishResult BusCore::publish(const EventPtr& event) {
     PublishResult result;
     for (DispatchFrame* frame = ts.frame; frame; frame = frame->previous) {
         if (frame->core == this) {
-            frame->pending.push_back(event);
+            if (!frame->pending) frame->pending.emplace();
+            frame->pending->push_back(event);
             result.deferred = true;
             return result;
         }
     }
-    if (stopping()) {
+    if (stopping()) [[unlikely]] {
         count_drop(nullptr, *event, DropReason::stopped);
         return result;
     }
@@ -390,14 +486,16 @@ PublishResult BusCore::publish(const EventPtr& event) {
     DispatchFrame frame(ts, this);
     RouteOutcome outcome;
     route(ts, event, result, outcome);
-    if (!frame.pending.empty()) flush_deferred(frame);
-    if (outcome.has_error) throw PublishError(outcome.error_reason, std::move(outcome.error_message));
+    if (frame.pending) [[unlikely]] flush_deferred(frame);
+    if (outcome.error) [[unlikely]] throw PublishError(outcome.error->reason, std::move(outcome.error->message));
     return result;
 }
 
 void BusCore::flush_deferred(DispatchFrame& frame) {
-    while (frame.head < frame.pending.size()) {
-        EventPtr next = std::move(frame.pending[frame.head]);
+    // The vector stays in place while routing: handlers of the events
+    // routed here append to it.
+    while (frame.head < frame.pending->size()) {
+        EventPtr next = std::move((*frame.pending)[frame.head]);
         ++frame.head;
         if (stopping()) {
             count_drop(nullptr, *next, DropReason::stopped);
@@ -408,87 +506,128 @@ void BusCore::flush_deferred(DispatchFrame& frame) {
         outcome.deferred_route = true;
         route(frame.state, next, ignored, outcome);
     }
-    frame.pending.clear();
+    frame.pending->clear();
     frame.head = 0;
 }
 
-void BusCore::route(ThreadState& ts, const EventPtr& event, PublishResult& result, RouteOutcome& outcome) {
-    BusLocal& local = find_local(ts, bus_id, alive_);
-    const std::uint64_t version = version_.load(std::memory_order_acquire);
-    if (local.pins == 0 && (local.version != version || !local.snapshot)) {
-        std::lock_guard lock(registry_mutex_);
-        if (!current_ || current_->version != version_.load(std::memory_order_relaxed)) rebuild_snapshot_locked();
-        local.snapshot = current_;
-        local.version = current_->version;
-        local.last_entries = nullptr;
-        local.last_type.clear();
+namespace {
+const std::vector<RouteEntry> no_entries;
+}  // namespace
+
+void BusCore::refresh_snapshot(BusLocal& local) {
+    std::lock_guard lock(registry_mutex_);
+    if (!current_ || current_->version != version_.load(std::memory_order_relaxed)) rebuild_snapshot_locked();
+    local.snapshot = current_;
+    local.version = current_->version;
+    local.last_entries = nullptr;
+    local.last_length = SIZE_MAX;
+    local.last_type.clear();
+}
+
+inline void BusCore::route(ThreadState& ts, const EventPtr& event, PublishResult& result, RouteOutcome& outcome) {
+    BusLocal& local = local_for(ts);
+    // A nested route (pins above 0) keeps the outer one's snapshot, which
+    // its loop still walks.
+    if (local.pins == 0 && local.version != version_.load(std::memory_order_acquire)) [[unlikely]] {
+        refresh_snapshot(local);
     }
     PinGuard pin(local);
     const Snapshot& snapshot = *local.snapshot;
-    CounterShard& counters = shards_[ts.shard];
-    counters.published.fetch_add(1, std::memory_order_relaxed);
+    CounterBlock& counters = *local.counters;
+    bump(counters.published);
 
-    static const std::vector<RouteEntry> no_entries;
     const std::vector<RouteEntry>* typed = &no_entries;
     if (!snapshot.by_type.empty()) {
-        if (local.last_entries && local.last_type == event->type()) {
+        const std::string& type = event->type();
+        if (local.last_length == type.size() && same_bytes(local.last_type.data(), type.data(), type.size()))
+            [[likely]] {
             typed = local.last_entries;
         } else {
-            auto it = snapshot.by_type.find(std::string_view(event->type()));
+            auto it = snapshot.by_type.find(std::string_view(type));
             if (it != snapshot.by_type.end()) typed = &it->second;
             if (local.pins == 1) {
                 // Only the outermost route on this thread refreshes the cache.
-                local.last_type = event->type();
+                local.last_type = type;
+                local.last_length = type.size();
                 local.last_entries = typed;
             }
         }
     }
     const std::vector<RouteEntry>& general = snapshot.general;
 
-    // Merge the type-indexed and the general lists in (priority, registration)
-    // order; both are sorted that way.
-    std::size_t i = 0;
-    std::size_t j = 0;
-    const std::size_t nt = typed->size();
-    const std::size_t ng = general.size();
     std::uint64_t succeeded = 0;
-    while (i < nt || j < ng) {
-        const RouteEntry* entry;
-        if (j >= ng) {
-            entry = &(*typed)[i++];
-        } else if (i >= nt) {
-            entry = &general[j++];
-        } else {
-            const RouteEntry& a = (*typed)[i];
-            const RouteEntry& b = general[j];
-            const bool a_first = a.priority > b.priority || (a.priority == b.priority && a.sequence < b.sequence);
-            entry = a_first ? &(*typed)[i++] : &general[j++];
-        }
-        SubscriberState& state = *entry->state;
-        if (entry->check_filter && !state.filter.match(*event)) continue;
+    // Inlined into each loop below: a call per subscriber would cost more
+    // than the rest of the delivery.
+    auto dispatch = [&](const RouteEntry& entry) __attribute__((always_inline)) {
+        SubscriberState& state = *entry.state;
+        if (entry.check_filter && !state.filter.match(*event)) return;
         ++result.matched;
-        if (state.delivery == Delivery::sync) {
+        if (entry.sync) {
             if (deliver_sync(ts, state, event, result)) ++succeeded;
         } else {
             enqueue(ts, local, state, event, result, outcome);
         }
+    };
+    if (general.empty()) {
+        for (const RouteEntry& entry : *typed) dispatch(entry);
+    } else if (typed->empty()) {
+        for (const RouteEntry& entry : general) dispatch(entry);
+    } else {
+        // Merge the type-indexed and the general lists in (priority,
+        // registration) order; both are sorted that way.
+        std::size_t i = 0;
+        std::size_t j = 0;
+        const std::size_t nt = typed->size();
+        const std::size_t ng = general.size();
+        while (i < nt || j < ng) {
+            if (j >= ng) {
+                dispatch((*typed)[i++]);
+            } else if (i >= nt) {
+                dispatch(general[j++]);
+            } else {
+                const RouteEntry& a = (*typed)[i];
+                const RouteEntry& b = general[j];
+                const bool a_first = a.priority > b.priority || (a.priority == b.priority && a.sequence < b.sequence);
+                dispatch(a_first ? (*typed)[i++] : general[j++]);
+            }
+        }
     }
-    if (result.matched == 0) counters.unmatched.fetch_add(1, std::memory_order_relaxed);
-    if (succeeded != 0) counters.delivered.fetch_add(succeeded, std::memory_order_relaxed);
+    if (result.matched == 0) bump(counters.unmatched);
+    if (succeeded != 0) bump(counters.delivered, succeeded);
 }
 
-bool BusCore::deliver_sync(ThreadState& ts, SubscriberState& state, const EventPtr& event, PublishResult& result) {
-    InvokeScope scope(ts.invoke_record(), &state);
-    if (!state.active.load(std::memory_order_acquire)) return false;
-
-    std::shared_ptr<const void> keep_alive;
-    if (state.tracking) {
-        keep_alive = state.tracked.lock();
-        if (!keep_alive) {
-            count_drop(&state, *event, DropReason::expired);
-            ++result.dropped;
-            return false;
+inline bool BusCore::deliver_sync(ThreadState& ts, SubscriberState& state, const EventPtr& event, PublishResult& result) {
+    InvokeScope scope(*ts.record, &state);
+    if (!state.active.load(std::memory_order_acquire)) [[unlikely]] return false;
+    if (state.tracking) [[unlikely]] return deliver_tracked(state, event, result);
+    ++result.delivered;
+    try {
+        state.handler(event);
+    } catch (const std::exception& e) {
+        report_failure(state, *event, e.what());
+        return false;
+    } catch (...) {
+        report_failure(state, *event, "a non-standard exception was thrown");
+        return false;
+    }
+    state.delivered.add(ts.token);
+    if (observe_delivered.load(std::memory_order_relaxed)) [[unlikely]] {
+        try {
+            delivered_signal(*event, state.id);
+        } catch (...) {
         }
+    }
+    return true;
+}
+
+// deliver_sync for a subscriber that tracks an object: the object is kept
+// alive for the call. The caller holds the InvokeScope and saw `active`.
+bool BusCore::deliver_tracked(SubscriberState& state, const EventPtr& event, PublishResult& result) {
+    const std::shared_ptr<const void> keep_alive = state.tracked.lock();
+    if (!keep_alive) {
+        count_drop(&state, *event, DropReason::expired);
+        ++result.dropped;
+        return false;
     }
     ++result.delivered;
     try {
@@ -500,7 +639,7 @@ bool BusCore::deliver_sync(ThreadState& ts, SubscriberState& state, const EventP
         report_failure(state, *event, "a non-standard exception was thrown");
         return false;
     }
-    state.delivered.fetch_add(1, std::memory_order_relaxed);
+    state.delivered.add(thread_state().token);
     if (observe_delivered.load(std::memory_order_relaxed)) {
         try {
             delivered_signal(*event, state.id);
@@ -510,12 +649,16 @@ bool BusCore::deliver_sync(ThreadState& ts, SubscriberState& state, const EventP
     return true;
 }
 
-bool BusCore::reserve_slot(SubscriberState& state, const EventPtr& event, RouteOutcome& outcome,
+bool BusCore::reserve_slot(SubscriberState& state, TokenSlot& slot, const EventPtr& event, RouteOutcome& outcome,
                            std::int64_t& previous_depth) {
     const auto capacity = static_cast<std::int64_t>(state.capacity);
-    previous_depth = state.depth.fetch_add(1, std::memory_order_seq_cst);
+    const std::int64_t ticket = state.reserved.fetch_add(1, std::memory_order_seq_cst);
+    previous_depth = ticket - slot.seen_released;
+    if (previous_depth < capacity) [[likely]] return true;
+    slot.seen_released = state.released.load(std::memory_order_seq_cst);
+    previous_depth = ticket - slot.seen_released;
     if (previous_depth < capacity) return true;
-    state.depth.fetch_sub(1, std::memory_order_seq_cst);
+    state.reserved.fetch_sub(1, std::memory_order_seq_cst);
 
     auto fail_publish = [&](DropReason reason, const std::string& what) {
         count_drop(&state, *event, reason);
@@ -526,10 +669,9 @@ bool BusCore::reserve_slot(SubscriberState& state, const EventPtr& event, RouteO
             }
             return false;
         }
-        if (!outcome.has_error) {
-            outcome.has_error = true;
-            outcome.error_reason = reason;
-            outcome.error_message = describe(state) + " " + what + "; " + describe(*event) + " was not queued for it";
+        if (!outcome.error) {
+            outcome.error = std::make_unique<RouteError>(
+                RouteError{reason, describe(state) + " " + what + "; " + describe(*event) + " was not queued for it"});
         }
         return false;
     };
@@ -547,8 +689,8 @@ bool BusCore::reserve_slot(SubscriberState& state, const EventPtr& event, RouteO
         case OverflowPolicy::drop_oldest: {
             MailboxItem oldest;
             if (state.mailbox.try_dequeue(oldest)) {
-                // The evicted event's slot now belongs to the new one, so
-                // depth stays as it is.
+                // The evicted event's reservation now belongs to the new
+                // one, so the depth stays as it is.
                 count_drop(&state, *oldest.event, DropReason::evicted);
                 previous_depth = capacity - 1;
                 return true;
@@ -569,13 +711,15 @@ bool BusCore::reserve_slot(SubscriberState& state, const EventPtr& event, RouteO
             state.block_waiters.fetch_add(1, std::memory_order_seq_cst);
             bool reserved = false;
             for (;;) {
-                if (state.depth.load(std::memory_order_seq_cst) < capacity) {
-                    previous_depth = state.depth.fetch_add(1, std::memory_order_seq_cst);
+                if (state.depth() < capacity) {
+                    const std::int64_t t = state.reserved.fetch_add(1, std::memory_order_seq_cst);
+                    slot.seen_released = state.released.load(std::memory_order_seq_cst);
+                    previous_depth = t - slot.seen_released;
                     if (previous_depth < capacity) {
                         reserved = true;
                         break;
                     }
-                    state.depth.fetch_sub(1, std::memory_order_seq_cst);
+                    state.reserved.fetch_sub(1, std::memory_order_seq_cst);
                 }
                 if (!state.active.load(std::memory_order_acquire) || stopping()) break;
                 if (std::chrono::steady_clock::now() >= deadline) break;
@@ -606,28 +750,31 @@ bool BusCore::reserve_slot(SubscriberState& state, const EventPtr& event, RouteO
 
 void BusCore::enqueue(ThreadState& ts, BusLocal& local, SubscriberState& state, const EventPtr& event,
                       PublishResult& result, RouteOutcome& outcome) {
-    if (!state.active.load(std::memory_order_acquire)) return;
+    if (!state.active.load(std::memory_order_acquire)) [[unlikely]] return;
+
+    if (local.tokens.size() <= state.slot_index) [[unlikely]] local.tokens.resize(state.slot_index + 1);
+    TokenSlot& slot = local.tokens[state.slot_index];
+    if (slot.owner.get() != &state) [[unlikely]] {
+        slot.token.reset();
+        slot.owner = state.shared_from_this();
+        slot.token = std::make_unique<moodycamel::ProducerToken>(state.mailbox);
+        slot.seen_released = 0;
+    }
+
     std::int64_t previous_depth = 0;
-    if (!reserve_slot(state, event, outcome, previous_depth)) {
+    if (!reserve_slot(state, slot, event, outcome, previous_depth)) {
         ++result.dropped;
         return;
     }
 
-    if (local.tokens.size() <= state.slot_index) local.tokens.resize(state.slot_index + 1);
-    TokenSlot& slot = local.tokens[state.slot_index];
-    if (slot.owner.get() != &state) {
-        slot.token.reset();
-        slot.owner = state.shared_from_this();
-        slot.token = std::make_unique<moodycamel::ProducerToken>(state.mailbox);
-    }
-
-    // Time an event when its mailbox was idle (the latency a quiet system
-    // sees) and one in 16 otherwise, so a busy queue reads no clock per event.
+    // Time an event when its mailbox was idle as far as this publisher knows
+    // (the latency a quiet system sees) and one in 16 otherwise, so a busy
+    // queue reads no clock per event.
     std::uint64_t stamp = 0;
     if (previous_depth == 0 || (++ts.sample_counter & 15u) == 0) stamp = now_ticks() | 1u;
 
-    if (!state.mailbox.enqueue(*slot.token, MailboxItem{event, stamp})) {
-        state.depth.fetch_sub(1, std::memory_order_seq_cst);
+    if (!state.mailbox.enqueue(*slot.token, MailboxItem{event, stamp})) [[unlikely]] {
+        state.reserved.fetch_sub(1, std::memory_order_seq_cst);
         throw std::bad_alloc();
     }
     ++result.queued;
@@ -691,11 +838,12 @@ std::size_t BusCore::process(const std::shared_ptr<SubscriberState>& state_ptr, 
     running_.fetch_add(1, std::memory_order_seq_cst);
     std::size_t done = 0;
     {
-        InvokeScope scope(ts.invoke_record(), &state);
+        InvokeScope scope(*ts.record, &state);
         // A subscriber with concurrency above 1 takes one event at a time so
         // that its other runners find work.
         constexpr std::size_t max_batch = 64;
-        const std::size_t batch = state.concurrency == 1 ? max_batch : 1;
+        const bool single = state.concurrency == 1;
+        const std::size_t batch = single ? max_batch : 1;
         MailboxItem items[max_batch];
         int idle_spins = 0;
         while (done < budget) {
@@ -713,29 +861,28 @@ std::size_t BusCore::process(const std::shared_ptr<SubscriberState>& state_ptr, 
                 break;
             }
             idle_spins = 0;
-            const bool single = state.concurrency == 1;
+            // Only this runner writes in_hand when concurrency is 1, so a
+            // plain store does; otherwise runners share it.
             if (single) {
                 state.in_hand.store(static_cast<std::int64_t>(n), std::memory_order_relaxed);
             } else {
                 state.in_hand.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
             }
-            state.depth.fetch_sub(static_cast<std::int64_t>(n), std::memory_order_seq_cst);
+            state.released.fetch_add(static_cast<std::int64_t>(n), std::memory_order_seq_cst);
             if (state.block_waiters.load(std::memory_order_seq_cst) > 0) {
                 std::lock_guard lock(state.block_mutex);
                 state.block_cv.notify_all();
             }
             for (std::size_t k = 0; k < n; ++k) {
                 MailboxItem& item = items[k];
-                // Only this runner writes in_hand when concurrency is 1, so a
-                // plain store does; otherwise runners share it.
                 if (single) {
                     state.in_hand.store(static_cast<std::int64_t>(n - k - 1), std::memory_order_relaxed);
                 } else {
                     state.in_hand.fetch_sub(1, std::memory_order_relaxed);
                 }
-                if (stopping()) {
+                if (stopping()) [[unlikely]] {
                     count_drop(&state, *item.event, DropReason::stopped);
-                } else if (!state.active.load(std::memory_order_acquire)) {
+                } else if (!state.active.load(std::memory_order_acquire)) [[unlikely]] {
                     count_drop(&state, *item.event, DropReason::unsubscribed);
                 } else {
                     if (item.stamp != 0) {
@@ -754,21 +901,20 @@ std::size_t BusCore::process(const std::shared_ptr<SubscriberState>& state_ptr, 
     running_.fetch_sub(1, std::memory_order_seq_cst);
 
     state.runners.fetch_sub(1, std::memory_order_seq_cst);
-    if (state.depth.load(std::memory_order_seq_cst) > 0) schedule(state);
+    if (state.depth() > 0) schedule(state);
     return done;
 }
 
 void BusCore::call_handler(ThreadState& ts, SubscriberState& state, const EventPtr& event) {
     DispatchFrame frame(ts, this);
     std::shared_ptr<const void> keep_alive;
-    if (state.tracking) {
+    if (state.tracking) [[unlikely]] {
         keep_alive = state.tracked.lock();
         if (!keep_alive) {
             count_drop(&state, *event, DropReason::expired);
             return;
         }
     }
-    CounterShard& counters = shards_[ts.shard];
     bool ok = true;
     try {
         state.handler(event);
@@ -780,9 +926,11 @@ void BusCore::call_handler(ThreadState& ts, SubscriberState& state, const EventP
         report_failure(state, *event, "a non-standard exception was thrown");
     }
     if (ok) {
-        state.delivered.fetch_add(1, std::memory_order_relaxed);
-        counters.delivered.fetch_add(1, std::memory_order_relaxed);
-        if (observe_delivered.load(std::memory_order_relaxed)) {
+        state.delivered.add(ts.token);
+        // Looked up after the call: the handler may have published to other
+        // buses and moved this thread's cache.
+        bump(local_for(ts).counters->delivered);
+        if (observe_delivered.load(std::memory_order_relaxed)) [[unlikely]] {
             try {
                 delivered_signal(*event, state.id);
             } catch (...) {
@@ -790,7 +938,7 @@ void BusCore::call_handler(ThreadState& ts, SubscriberState& state, const EventP
         }
     }
     keep_alive.reset();
-    if (!frame.pending.empty()) flush_deferred(frame);
+    if (frame.pending) flush_deferred(frame);
 }
 
 std::size_t BusCore::pump(std::size_t max_events, std::chrono::steady_clock::time_point until, bool wait) {
@@ -820,7 +968,7 @@ std::size_t BusCore::total_depth() const {
     std::lock_guard lock(registry_mutex_);
     std::int64_t total = 0;
     for (const auto& [sequence, state] : registry_) {
-        total += std::max<std::int64_t>(0, state->depth.load()) + std::max<std::int64_t>(0, state->in_hand.load());
+        total += std::max<std::int64_t>(0, state->depth()) + std::max<std::int64_t>(0, state->in_hand.load());
     }
     return static_cast<std::size_t>(total);
 }
@@ -852,7 +1000,7 @@ std::size_t BusCore::discard_mailbox(SubscriberState& state, DropReason reason) 
     for (;;) {
         const std::size_t n = state.mailbox.try_dequeue_bulk(items, 32);
         if (n == 0) break;
-        state.depth.fetch_sub(static_cast<std::int64_t>(n), std::memory_order_seq_cst);
+        state.released.fetch_add(static_cast<std::int64_t>(n), std::memory_order_seq_cst);
         for (std::size_t k = 0; k < n; ++k) {
             count_drop(&state, *items[k].event, reason);
             items[k].event.reset();
@@ -971,10 +1119,12 @@ void BusCore::log(LogLevel level, const std::string& message) noexcept {
 
 BusMetrics BusCore::metrics() const {
     BusMetrics m;
+    for (const CounterBlock* b = counter_head_.load(std::memory_order_acquire); b; b = b->next) {
+        m.published += b->published.load(std::memory_order_relaxed);
+        m.unmatched += b->unmatched.load(std::memory_order_relaxed);
+        m.delivered += b->delivered.load(std::memory_order_relaxed);
+    }
     for (const auto& s : shards_) {
-        m.published += s.published.load(std::memory_order_relaxed);
-        m.unmatched += s.unmatched.load(std::memory_order_relaxed);
-        m.delivered += s.delivered.load(std::memory_order_relaxed);
         m.failed += s.failed.load(std::memory_order_relaxed);
         for (std::size_t r = 0; r < drop_reason_count; ++r) m.dropped[r] += s.dropped[r].load(std::memory_order_relaxed);
     }
@@ -987,10 +1137,10 @@ SubscriptionMetrics metrics_of_state(const SubscriberState& state) {
     m.id = state.id;
     m.name = state.name;
     m.delivery = state.delivery;
-    m.delivered = state.delivered.load(std::memory_order_relaxed);
+    m.delivered = state.delivered.load();
     m.failed = state.failed.load(std::memory_order_relaxed);
     m.dropped = state.dropped.load(std::memory_order_relaxed);
-    m.queue_depth = static_cast<std::size_t>(std::max<std::int64_t>(0, state.depth.load(std::memory_order_relaxed)) +
+    m.queue_depth = static_cast<std::size_t>(std::max<std::int64_t>(0, state.depth()) +
                                              std::max<std::int64_t>(0, state.in_hand.load(std::memory_order_relaxed)));
     m.lag = std::chrono::nanoseconds(state.lag_ns.load(std::memory_order_relaxed));
     for (std::size_t b = 0; b < LatencyHistogram::bucket_count; ++b) {
@@ -1011,6 +1161,10 @@ std::vector<SubscriptionMetrics> BusCore::subscription_metrics() const {
     return out;
 }
 
+#pragma GCC visibility pop
+
+// Declared in bus.hpp and called from inline code in programs, so it keeps
+// the default visibility.
 [[noreturn]] void throw_decode_error(const Event& event, std::string_view type_name, const std::exception& cause) {
     // The event is named by whoever reports the failure; the reason says
     // what did not fit.

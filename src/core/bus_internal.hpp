@@ -20,6 +20,12 @@
 
 #include <cebus/bus.hpp>
 
+// Everything here is private to libcebus. Hidden visibility lets the
+// compiler call and inline these functions directly; with the default, a
+// shared library routes every call between them through the PLT, because
+// another library could interpose them.
+#pragma GCC visibility push(hidden)
+
 namespace cebus::detail {
 
 inline constexpr std::size_t cache_line = 64;
@@ -75,8 +81,20 @@ struct InvokeRecord {
 
 // The calling thread's record, acquired on first use.
 InvokeRecord& this_thread_record();
+// True once membarrier(2) registration succeeded; set before any handler
+// can run (the first Bus constructor asks for it) and never cleared.
+extern std::atomic<bool> g_asymmetric_fences;
+// Makes sure the fence mode is settled; called by every BusCore constructor.
+void init_fences() noexcept;
 // Full fence on the invoking side (a compiler fence when membarrier works).
-void light_fence() noexcept;
+// A thread that still reads false pays a real fence, which is also correct.
+[[gnu::always_inline]] inline void light_fence() noexcept {
+    if (g_asymmetric_fences.load(std::memory_order_relaxed)) {
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+    } else {
+        full_fence();
+    }
+}
 // Full fence on every thread of the process (the resetting side).
 void heavy_fence() noexcept;
 // True when the calling thread is inside a handler call of `state`.
@@ -84,12 +102,34 @@ bool invoking_on_this_thread(const SubscriberState* state) noexcept;
 // Blocks until no other thread is inside a handler call of `state`. The
 // caller has already cleared state->active and called heavy_fence().
 void wait_until_idle(const SubscriberState* state) noexcept;
+// The slow path of InvokeScope for calls nested deeper than the slot stack.
+void enter_overflow(SubscriberState* state) noexcept;
+void leave_overflow(SubscriberState* state) noexcept;
 
-// Marks a handler call in progress for reset(); see InvokeRecord.
+// Marks a handler call in progress for reset(); see InvokeRecord. Inline
+// because every delivery pays for it: two plain stores and a compiler fence.
 class InvokeScope {
 public:
-    InvokeScope(InvokeRecord& record, SubscriberState* state) noexcept;
-    ~InvokeScope();
+    [[gnu::always_inline]] InvokeScope(InvokeRecord& record, SubscriberState* state) noexcept
+        : record_(record), state_(state), in_slot_(record.depth < InvokeRecord::slot_count) {
+        if (in_slot_) [[likely]] {
+            // Release so that a resetter that reads a later value of this
+            // slot also sees everything the previous handler call did.
+            record_.slots[record_.depth].store(state, std::memory_order_release);
+            ++record_.depth;
+        } else {
+            enter_overflow(state_);
+        }
+        light_fence();
+    }
+    [[gnu::always_inline]] ~InvokeScope() {
+        if (in_slot_) [[likely]] {
+            --record_.depth;
+            record_.slots[record_.depth].store(nullptr, std::memory_order_release);
+        } else {
+            leave_overflow(state_);
+        }
+    }
     InvokeScope(const InvokeScope&) = delete;
     InvokeScope& operator=(const InvokeScope&) = delete;
 
@@ -97,6 +137,44 @@ private:
     InvokeRecord& record_;
     SubscriberState* state_;
     bool in_slot_;
+};
+
+// ---- Single-writer counters ------------------------------------------------------
+//
+// A counter that one thread at a time writes: a relaxed load and store, so
+// no locked read-modify-write and no cache line taken from other cores.
+// Readers use relaxed loads, as for every other counter.
+[[gnu::always_inline]] inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+// A per-thread identity that is never reused, unlike a thread's address.
+std::uint64_t this_thread_token() noexcept;
+
+// A counter many threads may write, cheap for the first one: the thread
+// that first counts owns `owned` and adds with bump(); any other thread
+// uses a locked add on `shared`. Sync subscribers are usually published to
+// from one thread and async ones run on one worker, so most adds are cheap.
+struct OwnedCounter {
+    std::atomic<std::uint64_t> owner{0};
+    std::atomic<std::uint64_t> owned{0};
+    std::atomic<std::uint64_t> shared{0};
+
+    [[gnu::always_inline]] void add(std::uint64_t thread_token, std::uint64_t n = 1) noexcept {
+        std::uint64_t current = owner.load(std::memory_order_relaxed);
+        if (current == thread_token) [[likely]] {
+            bump(owned, n);
+            return;
+        }
+        if (current == 0 && owner.compare_exchange_strong(current, thread_token, std::memory_order_relaxed)) {
+            bump(owned, n);
+            return;
+        }
+        shared.fetch_add(n, std::memory_order_relaxed);
+    }
+    std::uint64_t load() const noexcept {
+        return owned.load(std::memory_order_relaxed) + shared.load(std::memory_order_relaxed);
+    }
 };
 
 // ---- Subscribers -----------------------------------------------------------------
@@ -111,7 +189,7 @@ struct MailboxTraits : moodycamel::ConcurrentQueueDefaultTraits {
 };
 using Mailbox = moodycamel::ConcurrentQueue<MailboxItem, MailboxTraits>;
 
-class SubscriberState : public std::enable_shared_from_this<SubscriberState> {
+class [[gnu::visibility("hidden")]] SubscriberState : public std::enable_shared_from_this<SubscriberState> {
 public:
     SubscriberState() : mailbox(0) {}
 
@@ -142,16 +220,27 @@ public:
     bool in_snapshot = false;            // guarded by the registry mutex
 
     Mailbox mailbox;
-    // Events reserved or queued and not yet fully handled; bounded by capacity.
-    alignas(cache_line) std::atomic<std::int64_t> depth{0};
-    std::atomic<unsigned> runners{0};  // scheduling tickets held, at most concurrency
-    // Dequeued by a runner but not yet started; with `depth`, what is left.
+    // The mailbox's depth is reserved - released: events reserved by
+    // publishers and not yet taken by a runner or discarded. The two sides
+    // count on separate cache lines, so a publisher and a runner that keep
+    // pace with each other do not bounce one line per event. Bounded by
+    // capacity: a publisher reserves before it enqueues.
+    alignas(cache_line) std::atomic<std::int64_t> reserved{0};
+    alignas(cache_line) std::atomic<std::int64_t> released{0};
+    // Dequeued by a runner but not yet started; with the depth, what is left.
     std::atomic<std::int64_t> in_hand{0};
+    // Read by publishers on every enqueue, written when a runner starts or
+    // stops and when a publisher blocks.
+    alignas(cache_line) std::atomic<unsigned> runners{0};  // scheduling tickets held, at most concurrency
     std::atomic<int> block_waiters{0};
     std::mutex block_mutex;
     std::condition_variable block_cv;
 
-    alignas(cache_line) std::atomic<std::uint64_t> delivered{0};
+    std::int64_t depth() const noexcept {
+        return reserved.load(std::memory_order_seq_cst) - released.load(std::memory_order_seq_cst);
+    }
+
+    alignas(cache_line) OwnedCounter delivered;
     std::atomic<std::uint64_t> failed{0};
     std::atomic<std::uint64_t> dropped{0};
     std::atomic<std::uint64_t> lag_ns{0};
@@ -165,6 +254,7 @@ struct RouteEntry {
     int priority;
     std::uint64_t sequence;
     bool check_filter;
+    bool sync;  // state->delivery == Delivery::sync, kept here to spare a load
 };
 
 struct StringHash {
@@ -182,20 +272,31 @@ struct Snapshot {
 
 // ---- Bus core ----------------------------------------------------------------------
 
+// Counters of rare events (failures, drops) that any thread may add to.
 struct alignas(cache_line) CounterShard {
-    std::atomic<std::uint64_t> published{0};
-    std::atomic<std::uint64_t> unmatched{0};
-    std::atomic<std::uint64_t> delivered{0};
     std::atomic<std::uint64_t> failed{0};
     std::array<std::atomic<std::uint64_t>, drop_reason_count> dropped{};
 };
 inline constexpr std::size_t shard_count = 8;
 
+// The per-publish counters of one thread for one bus, written with bump()
+// by that thread only. A thread that stops using the bus hands its block
+// back (in_use false) and a later thread continues counting in it, so the
+// list is as long as the peak number of threads that used the bus at once.
+struct alignas(cache_line) CounterBlock {
+    std::atomic<std::uint64_t> published{0};
+    std::atomic<std::uint64_t> unmatched{0};
+    std::atomic<std::uint64_t> delivered{0};
+    std::atomic<bool> in_use{true};
+    CounterBlock* next = nullptr;  // fixed before the block is pushed
+};
+
 struct DispatchFrame;
 struct ThreadState;
 struct BusLocal;
+struct TokenSlot;
 
-class BusCore {
+class [[gnu::visibility("hidden")]] BusCore {
 public:
     explicit BusCore(BusOptions options);
     ~BusCore();
@@ -230,13 +331,20 @@ private:
     friend struct DispatchFrame;
     struct RouteOutcome;
 
-    const Snapshot& snapshot_for_thread();
+    // The thread's cache for this bus; inline for the common case of the
+    // same bus as last time (defined in bus.cpp, where BusLocal is).
+    [[gnu::always_inline]] BusLocal& local_for(ThreadState& ts);
+    [[gnu::noinline]] BusLocal& local_for_slow(ThreadState& ts);
+    void refresh_snapshot(BusLocal& local);
+    std::shared_ptr<CounterBlock> acquire_counter_block();
     void rebuild_snapshot_locked();
-    void route(ThreadState& ts, const EventPtr& event, PublishResult& result, RouteOutcome& outcome);
-    bool deliver_sync(ThreadState& ts, SubscriberState& state, const EventPtr& event, PublishResult& result);
+    [[gnu::always_inline]] void route(ThreadState& ts, const EventPtr& event, PublishResult& result, RouteOutcome& outcome);
+    [[gnu::always_inline]] bool deliver_sync(ThreadState& ts, SubscriberState& state, const EventPtr& event, PublishResult& result);
+    [[gnu::noinline]] bool deliver_tracked(SubscriberState& state, const EventPtr& event, PublishResult& result);
     void enqueue(ThreadState& ts, BusLocal& local, SubscriberState& state, const EventPtr& event, PublishResult& result,
                  RouteOutcome& outcome);
-    bool reserve_slot(SubscriberState& state, const EventPtr& event, RouteOutcome& outcome, std::int64_t& previous_depth);
+    bool reserve_slot(SubscriberState& state, TokenSlot& slot, const EventPtr& event, RouteOutcome& outcome,
+                      std::int64_t& previous_depth);
     void schedule(SubscriberState& state);
     void flush_deferred(DispatchFrame& frame);
 
@@ -265,14 +373,23 @@ private:
     std::uint32_t next_slot_ = 0;
     std::uint64_t next_sequence_ = 1;
     std::shared_ptr<const Snapshot> current_;
+    // Read by every publish and changed rarely: kept off the lines that
+    // workers write.
     alignas(cache_line) std::atomic<std::uint64_t> version_{1};
+    std::atomic<bool> stopping_{false};
+
+    // Per-thread publish counters (see CounterBlock). Readers walk the list
+    // from the head without a lock; the vector owns the blocks and is only
+    // touched when a thread takes a block.
+    std::atomic<CounterBlock*> counter_head_{nullptr};
+    std::mutex counter_mutex_;
+    std::vector<std::shared_ptr<CounterBlock>> counter_blocks_;
 
     // Scheduling: subscribers with queued work, and parked workers.
     moodycamel::ConcurrentQueue<std::shared_ptr<SubscriberState>> ready_;
     alignas(cache_line) std::atomic<std::uint32_t> wake_word_{0};
     std::atomic<int> parked_{0};
-    std::atomic<int> running_{0};  // threads inside process()
-    std::atomic<bool> stopping_{false};
+    alignas(cache_line) std::atomic<int> running_{0};  // threads inside process()
     std::atomic<std::size_t> subscription_count_{0};
     std::vector<std::thread> workers_;
 
@@ -285,3 +402,5 @@ private:
 SubscriptionMetrics metrics_of_state(const SubscriberState& state);
 
 }  // namespace cebus::detail
+
+#pragma GCC visibility pop

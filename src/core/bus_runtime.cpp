@@ -85,6 +85,8 @@ void futex_wake_one(std::atomic<std::uint32_t>& word) noexcept {
 
 // ---- Invocation guard ------------------------------------------------------------
 
+std::atomic<bool> g_asymmetric_fences{false};
+
 namespace {
 
 // Records are never freed: a thread that exits marks its record unused and a
@@ -98,9 +100,17 @@ bool register_membarrier() noexcept {
 }
 
 bool asymmetric_fences() noexcept {
-    static const bool available = register_membarrier();
+    static const bool available = [] {
+        const bool ok = register_membarrier();
+        // Published only after registration, so no thread trusts the cheap
+        // fence before membarrier can cover it.
+        if (ok) g_asymmetric_fences.store(true, std::memory_order_release);
+        return ok;
+    }();
     return available;
 }
+
+std::atomic<std::uint64_t> g_next_thread_token{1};
 
 InvokeRecord* acquire_record() {
     for (InvokeRecord* r = g_records.load(std::memory_order_acquire); r; r = r->next) {
@@ -139,12 +149,11 @@ InvokeRecord& this_thread_record() {
     return *holder.record;
 }
 
-void light_fence() noexcept {
-    if (asymmetric_fences()) {
-        std::atomic_signal_fence(std::memory_order_seq_cst);
-    } else {
-        full_fence();
-    }
+void init_fences() noexcept { (void)asymmetric_fences(); }
+
+std::uint64_t this_thread_token() noexcept {
+    thread_local const std::uint64_t token = g_next_thread_token.fetch_add(1, std::memory_order_relaxed);
+    return token;
 }
 
 void heavy_fence() noexcept {
@@ -155,27 +164,9 @@ void heavy_fence() noexcept {
     }
 }
 
-InvokeScope::InvokeScope(InvokeRecord& record, SubscriberState* state) noexcept
-    : record_(record), state_(state), in_slot_(record.depth < InvokeRecord::slot_count) {
-    if (in_slot_) {
-        // Release so that a resetter that reads a later value of this slot
-        // also sees everything the previous handler call did.
-        record_.slots[record_.depth].store(state, std::memory_order_release);
-        ++record_.depth;
-    } else {
-        state_->overflow_calls.fetch_add(1, std::memory_order_seq_cst);
-    }
-    light_fence();
-}
+void enter_overflow(SubscriberState* state) noexcept { state->overflow_calls.fetch_add(1, std::memory_order_seq_cst); }
 
-InvokeScope::~InvokeScope() {
-    if (in_slot_) {
-        --record_.depth;
-        record_.slots[record_.depth].store(nullptr, std::memory_order_release);
-    } else {
-        state_->overflow_calls.fetch_sub(1, std::memory_order_release);
-    }
-}
+void leave_overflow(SubscriberState* state) noexcept { state->overflow_calls.fetch_sub(1, std::memory_order_release); }
 
 bool invoking_on_this_thread(const SubscriberState* state) noexcept {
     InvokeRecord& own = this_thread_record();
