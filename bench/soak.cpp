@@ -13,9 +13,13 @@
 // a few seconds, and capacity is the rate at which the slowest consumer
 // finished. Then it offers a fraction of that (half by default) for the
 // configured time, sampling every few seconds: resident memory, queue depth,
-// durable lag and latency percentiles (publish to handler, per consumer
-// kind). It exits 1 when, over the second half of the run, the least-squares
-// slope of anonymous memory or of the backlog exceeds its limit.
+// durable lag, the journal's file size and latency percentiles (publish to
+// handler, per consumer kind). It exits 1 when, over the second half of the
+// run, the least-squares slope of anonymous memory, of the backlog or of the
+// journal file (data.mdb, judged only on samples taken while retention was
+// trimming) exceeds its limit. The verdict uses a slope over half the run,
+// not one sample, because a single peak does not show growth without bound,
+// and allocators and LMDB both grow in steps.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -55,15 +59,53 @@ struct Settings {
     double rate = 0;  // events/s; 0 = load x measured capacity
     unsigned producers = 2;
     std::string csv = "soak.csv";
-    std::string dir;  // journal folder; a temporary one when empty
+    std::string json;  // verdict and slopes as JSON; none when empty
+    std::string dir;   // journal folder; a temporary one when empty
+    // Retention keeps this many events, and the de-duplication index as many
+    // entries, so both reach their bound early in the run and the file has
+    // no reason to grow after that.
+    std::uint64_t retain_events = 100000;
+    std::uint64_t dedup_entries = 0;    // 0 = retain_events
     double max_memory_slope_kb = 2048;  // KiB per minute of anonymous memory
     double max_backlog_slope = 0;       // events per minute; 0 = 1% of the offered rate
+    double max_file_slope_kb = 2048;    // KiB per minute of data.mdb while retention trims
 };
 
-void usage() {
-    std::cerr << "usage: soak [--seconds S] [--interval S] [--calibrate S] [--load F] [--rate N]\n"
-                 "            [--producers N] [--csv FILE] [--dir DIR]\n"
-                 "            [--max-memory-slope KIB_PER_MIN] [--max-backlog-slope EVENTS_PER_MIN]\n";
+void usage(std::ostream& out) {
+    const Settings defaults;
+    out << "usage: soak [OPTION...]\n"
+           "Runs the bus and a journal at a fraction of their measured capacity, samples\n"
+           "memory, backlog, journal file size and latency, and exits 1 when memory, the\n"
+           "backlog or the journal file keeps growing over the second half of the run.\n"
+           "\n"
+           "  --seconds S            paced run time after calibration (default "
+        << defaults.seconds << ")\n"
+        << "  --interval S           seconds between samples (default " << defaults.interval << ")\n"
+        << "  --calibrate S          seconds of full-speed publishing that measure capacity (default "
+        << defaults.calibrate << ")\n"
+        << "  --load F               fraction of the measured capacity offered (default " << defaults.load << ")\n"
+        << "  --rate N               offer N events/s instead, skipping calibration\n"
+        << "  --producers N          producer threads (default " << defaults.producers << ")\n"
+        << "  --retain-events N      retention keeps N events (default " << defaults.retain_events << ")\n"
+        << "  --dedup-entries N      de-duplication index bound (default: --retain-events)\n"
+        << "  --csv FILE             samples, one line each (default " << defaults.csv << ")\n"
+        << "  --json FILE            verdict, slopes and limits as JSON (default: none)\n"
+        << "  --dir DIR              journal folder (default: a temporary folder, removed after)\n"
+        << "  --max-memory-slope K   KiB/min of anonymous memory allowed (default " << defaults.max_memory_slope_kb
+        << ")\n"
+        << "  --max-backlog-slope N  events/min of async depth + durable lag allowed\n"
+           "                         (default: 1% of the offered rate per minute, at least 500)\n"
+        << "  --max-file-slope K     KiB/min of data.mdb growth allowed while retention trims\n"
+           "                         (default "
+        << defaults.max_file_slope_kb << ")\n";
+}
+
+// The 1-minute load average, to record next to the verdict.
+double load_average() {
+    std::ifstream in("/proc/loadavg");
+    double one = 0;
+    in >> one;
+    return one;
 }
 
 std::int64_t now_ns() {
@@ -181,7 +223,9 @@ public:
         cebus::journal::Options journal_options;
         journal_options.directory = settings.dir;
         journal_options.durability = cebus::journal::Durability::relaxed;
-        journal_options.retention.max_events = 200000;
+        journal_options.retention.max_events = settings.retain_events;
+        journal_options.dedup_max_entries =
+            settings.dedup_entries > 0 ? settings.dedup_entries : settings.retain_events;
         journal_options.retention.check_interval = std::chrono::milliseconds(500);
         journal_options.logger = [](cebus::journal::LogLevel level, std::string_view message) {
             if (level >= cebus::journal::LogLevel::warning) std::cerr << "journal: " << message << "\n";
@@ -274,7 +318,9 @@ public:
                "sync_p50_us,sync_p99_us,async_p50_us,async_p99_us,async_max_us,"
                "durable_p50_us,durable_p99_us,durable_max_us,dropped,subscriptions,trimmed\n";
 
-        std::vector<double> t, anon, backlog;
+        std::vector<double> t, anon, backlog, file_kb;
+        std::vector<bool> trimming;  // retention trimmed during the interval before the sample
+        std::uint64_t last_trimmed = journal_->metrics().trimmed;
         std::uint64_t last_published = counters_.published.load();
         auto last = Clock::now();
         for (auto next = start + to_duration(settings_.interval); next <= until + std::chrono::milliseconds(10);
@@ -300,6 +346,7 @@ public:
             const auto async = counters_.async_latency.take();
             const auto durable = counters_.durable_latency.take();
             const auto metrics = bus_->metrics();
+            const std::uint64_t trimmed = journal_->metrics().trimmed;
 
             csv << ts << ',' << memory.resident_kb << ',' << memory.anonymous_kb << ',' << interval_rate << ','
                 << async_depth << ',' << durable_lag << ',' << stats.events << ',' << stats.file_bytes / 1024 << ','
@@ -307,24 +354,29 @@ public:
                 << async.quantile_us(0.99) << ',' << static_cast<double>(async.max) / 1000.0 << ','
                 << durable.quantile_us(0.5) << ',' << durable.quantile_us(0.99) << ','
                 << static_cast<double>(durable.max) / 1000.0 << ',' << metrics.dropped_total() << ','
-                << metrics.subscriptions << ',' << journal_->metrics().trimmed << '\n';
+                << metrics.subscriptions << ',' << trimmed << '\n';
             csv.flush();
             std::fprintf(stderr,
                          "soak: t=%5.0fs rss=%ld KiB anon=%ld KiB rate=%.0f/s depth=%zu lag=%llu "
-                         "p99 async=%.0fus durable=%.0fus\n",
+                         "file=%llu KiB events=%llu p99 async=%.0fus durable=%.0fus\n",
                          ts, memory.resident_kb, memory.anonymous_kb, interval_rate, async_depth,
-                         static_cast<unsigned long long>(durable_lag), async.quantile_us(0.99),
+                         static_cast<unsigned long long>(durable_lag),
+                         static_cast<unsigned long long>(stats.file_bytes / 1024),
+                         static_cast<unsigned long long>(stats.events), async.quantile_us(0.99),
                          durable.quantile_us(0.99));
 
             t.push_back(ts / 60.0);
             anon.push_back(static_cast<double>(memory.anonymous_kb));
             backlog.push_back(static_cast<double>(async_depth + durable_lag));
+            file_kb.push_back(static_cast<double>(stats.file_bytes) / 1024.0);
+            trimming.push_back(trimmed > last_trimmed);
+            last_trimmed = trimmed;
         }
         stop_.store(true);
         for (auto& th : threads_) th.join();
         threads_.clear();
 
-        return judge(rate, t, anon, backlog);
+        return judge(rate, t, anon, backlog, file_kb, trimming);
     }
 
 private:
@@ -418,35 +470,83 @@ private:
         std::cerr << "soak: consumers did not catch up within " << timeout.count() << " s\n";
     }
 
+    // Fails when a series keeps growing over the second half of the run. The
+    // file is judged only on samples of that half taken after retention first
+    // trimmed: before then it grows by design, and afterwards LMDB should reuse
+    // the pages retention frees.
     int judge(double rate, const std::vector<double>& t, const std::vector<double>& anon,
-              const std::vector<double>& backlog) const {
+              const std::vector<double>& backlog, const std::vector<double>& file_kb,
+              const std::vector<bool>& trimming) const {
         const std::size_t half = t.size() / 2;
-        const std::vector<double> t2(t.begin() + static_cast<std::ptrdiff_t>(half), t.end());
-        const std::vector<double> anon2(anon.begin() + static_cast<std::ptrdiff_t>(half), anon.end());
-        const std::vector<double> backlog2(backlog.begin() + static_cast<std::ptrdiff_t>(half), backlog.end());
-        const double memory_slope = slope(t2, anon2);
-        const double backlog_slope = slope(t2, backlog2);
+        auto tail = [half](const std::vector<double>& v) {
+            return std::vector<double>(v.begin() + static_cast<std::ptrdiff_t>(half), v.end());
+        };
+        const std::vector<double> t2 = tail(t);
+        const double memory_slope = slope(t2, tail(anon));
+        const double backlog_slope = slope(t2, tail(backlog));
         const double backlog_limit =
             settings_.max_backlog_slope > 0 ? settings_.max_backlog_slope : std::max(500.0, rate * 60.0 * 0.01);
 
+        const auto first_trim = std::find(trimming.begin(), trimming.end(), true);
+        const std::size_t file_from =
+            std::max(half, static_cast<std::size_t>(first_trim - trimming.begin()));
+        std::vector<double> t_file, file_series;
+        for (std::size_t i = file_from; i < t.size(); ++i) {
+            t_file.push_back(t[i]);
+            file_series.push_back(file_kb[i]);
+        }
+        const double file_slope = slope(t_file, file_series);
+
         std::cerr << "soak: second half: anonymous memory slope " << memory_slope << " KiB/min (limit "
                   << settings_.max_memory_slope_kb << "), backlog slope " << backlog_slope << " events/min (limit "
-                  << backlog_limit << "), publish errors " << counters_.publish_errors.load() << "\n";
-        int status = 0;
+                  << backlog_limit << "), journal file slope " << file_slope << " KiB/min over " << t_file.size()
+                  << " samples while retention trimmed (limit " << settings_.max_file_slope_kb
+                  << "), publish errors " << counters_.publish_errors.load() << "\n";
+        std::vector<std::string> failures;
         if (t2.size() < 3) {
             std::cerr << "soak: too few samples to judge: run longer or sample more often\n";
-            status = 1;
+            failures.emplace_back("too few samples");
+        }
+        if (t_file.size() < 3) {
+            std::cerr << "soak: retention trimmed in fewer than 3 samples of the second half, so file growth "
+                         "cannot be judged: run longer or lower --retain-events\n";
+            failures.emplace_back("file growth not judged");
         }
         if (memory_slope > settings_.max_memory_slope_kb) {
             std::cerr << "soak: FAIL: memory grows\n";
-            status = 1;
+            failures.emplace_back("memory grows");
         }
         if (backlog_slope > backlog_limit) {
             std::cerr << "soak: FAIL: the backlog grows\n";
-            status = 1;
+            failures.emplace_back("backlog grows");
         }
-        if (status == 0) std::cerr << "soak: OK\n";
-        return status;
+        if (file_slope > settings_.max_file_slope_kb) {
+            std::cerr << "soak: FAIL: the journal file grows while retention trims\n";
+            failures.emplace_back("journal file grows");
+        }
+        const double load = load_average();
+        std::cerr << "soak: load average " << load << "\n";
+        if (failures.empty()) std::cerr << "soak: OK\n";
+
+        if (!settings_.json.empty()) {
+            std::ofstream json(settings_.json);
+            json << "{\n  \"seconds\": " << settings_.seconds << ",\n  \"interval_s\": " << settings_.interval
+                 << ",\n  \"offered_rate\": " << rate << ",\n  \"producers\": " << settings_.producers
+                 << ",\n  \"retain_events\": " << settings_.retain_events
+                 << ",\n  \"samples\": " << t.size() << ",\n  \"memory_slope_kib_per_min\": " << memory_slope
+                 << ",\n  \"memory_limit_kib_per_min\": " << settings_.max_memory_slope_kb
+                 << ",\n  \"backlog_slope_events_per_min\": " << backlog_slope
+                 << ",\n  \"backlog_limit_events_per_min\": " << backlog_limit
+                 << ",\n  \"file_slope_kib_per_min\": " << file_slope
+                 << ",\n  \"file_samples_judged\": " << t_file.size()
+                 << ",\n  \"file_limit_kib_per_min\": " << settings_.max_file_slope_kb
+                 << ",\n  \"file_kib_last\": " << (file_kb.empty() ? 0.0 : file_kb.back())
+                 << ",\n  \"publish_errors\": " << counters_.publish_errors.load()
+                 << ",\n  \"load_average_1min\": " << load << ",\n  \"failures\": [";
+            for (std::size_t i = 0; i < failures.size(); ++i) json << (i ? ", " : "") << '"' << failures[i] << '"';
+            json << "],\n  \"ok\": " << (failures.empty() ? "true" : "false") << "\n}\n";
+        }
+        return failures.empty() ? 0 : 1;
     }
 
     Settings settings_;
@@ -468,7 +568,8 @@ int main(int argc, char** argv) {
         const std::string arg = argv[i];
         auto value = [&]() -> std::string {
             if (i + 1 >= argc) {
-                usage();
+                std::cerr << "soak: " << argv[i] << " needs a value\n";
+                usage(std::cerr);
                 std::exit(2);
             }
             return argv[++i];
@@ -480,12 +581,20 @@ int main(int argc, char** argv) {
             else if (arg == "--load") settings.load = std::stod(value());
             else if (arg == "--rate") settings.rate = std::stod(value());
             else if (arg == "--producers") settings.producers = static_cast<unsigned>(std::stoul(value()));
+            else if (arg == "--retain-events") settings.retain_events = std::stoull(value());
+            else if (arg == "--dedup-entries") settings.dedup_entries = std::stoull(value());
             else if (arg == "--csv") settings.csv = value();
+            else if (arg == "--json") settings.json = value();
             else if (arg == "--dir") settings.dir = value();
             else if (arg == "--max-memory-slope") settings.max_memory_slope_kb = std::stod(value());
             else if (arg == "--max-backlog-slope") settings.max_backlog_slope = std::stod(value());
-            else {
-                usage();
+            else if (arg == "--max-file-slope") settings.max_file_slope_kb = std::stod(value());
+            else if (arg == "--help" || arg == "-h") {
+                usage(std::cout);
+                return 0;
+            } else {
+                std::cerr << "soak: unknown option " << arg << "\n";
+                usage(std::cerr);
                 return 2;
             }
         } catch (const std::exception&) {
@@ -495,6 +604,10 @@ int main(int argc, char** argv) {
     }
     if (settings.producers == 0 || settings.interval <= 0 || settings.seconds < settings.interval) {
         std::cerr << "soak: need at least one producer and --seconds >= --interval > 0\n";
+        return 2;
+    }
+    if (settings.retain_events == 0) {
+        std::cerr << "soak: --retain-events must be at least 1: the soak judges the file under retention\n";
         return 2;
     }
 

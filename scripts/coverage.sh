@@ -7,6 +7,8 @@
 # Usage: scripts/coverage.sh
 # Environment:
 #   CEBUS_COVERAGE_BUILD_DIR  build folder (default: build-cov)
+#   CEBUS_JOBS                parallel compile jobs and test programs
+#                             (default: ninja's choice; tests run 2 at once)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,13 +19,15 @@ if [[ ! -f $build_dir/build.ninja ]]; then
   # -O0 so every executed line maps to code; benchmarks never run in tests.
   meson setup "$build_dir" -Db_coverage=true -Dbuildtype=debug -Dbenchmarks=false >/dev/null
 fi
-ninja -C "$build_dir"
+jobs=()
+[[ -n ${CEBUS_JOBS:-} ]] && jobs=(-j "$CEBUS_JOBS")
+ninja -C "$build_dir" "${jobs[@]}"
 
 # Counters from an earlier run would add up with this one.
 find "$build_dir" -name '*.gcda' -delete
 
 status=0
-meson test -C "$build_dir" --num-processes 2 --print-errorlogs || status=$?
+meson test -C "$build_dir" --num-processes "${CEBUS_JOBS:-2}" --print-errorlogs || status=$?
 echo "== tests: $(python3 scripts/summarize_tests.py "$build_dir/meson-logs/testlog.json")"
 
 out=$build_dir/coverage
