@@ -9,8 +9,11 @@
 #   CEBUS_SANITIZERS    "asan", "tsan" or "all": also run the suite under
 #                       AddressSanitizer+UBSan (folder BUILD-asan) and/or
 #                       ThreadSanitizer (BUILD-tsan)
+#   CEBUS_SUITES        meson test suites to run, space-separated (core,
+#                       journal, io_events, examples, packaging, docs;
+#                       default: all). Every folder is still built whole.
 #   CEBUS_TSAN_SUITES   meson test suites run under ThreadSanitizer
-#                       (default: all; CI names the concurrent ones)
+#                       (default: CEBUS_SUITES; CI names the concurrent ones)
 #   CEBUS_FUZZ_SECONDS  when set, also run every fuzz target that long
 #                       (scripts/fuzz.sh, clang, folder BUILD-fuzz)
 #   CEBUS_TIME_BUDGET   seconds; a sanitizer or fuzz stage that would start
@@ -86,7 +89,16 @@ within_budget() {
   return 0
 }
 
-MESON_TEST_ARGS=()
+# Selected suites, as meson test arguments.
+suite_args() {
+  local suite
+  for suite in "$@"; do
+    printf -- '--suite\n%s\n' "$suite"
+  done
+}
+mapfile -t selected_suites < <(suite_args ${CEBUS_SUITES:-})
+
+MESON_TEST_ARGS=("${selected_suites[@]}")
 run_suite "$build_dir" "default" -Dwerror=$werror
 
 # The sanitizer builds use gcc like the default build. -Werror stays with the
@@ -102,15 +114,12 @@ sanitizer_options=(-Dwerror=false -Db_lundef=false -Dbenchmarks=false -Doptimiza
 
 case ${CEBUS_SANITIZERS:-} in
   asan | all)
-    MESON_TEST_ARGS=()
+    MESON_TEST_ARGS=("${selected_suites[@]}")
     within_budget "asan+ubsan" &&
     run_suite "$build_dir-asan" "asan+ubsan" -Db_sanitize=address,undefined "${sanitizer_options[@]}"
     ;;&
   tsan | all)
-    MESON_TEST_ARGS=()
-    for suite in ${CEBUS_TSAN_SUITES:-}; do
-      MESON_TEST_ARGS+=(--suite "$suite")
-    done
+    mapfile -t MESON_TEST_ARGS < <(suite_args ${CEBUS_TSAN_SUITES:-${CEBUS_SUITES:-}})
     within_budget "tsan" &&
     run_suite "$build_dir-tsan" "tsan" -Db_sanitize=thread "${sanitizer_options[@]}"
     ;;
