@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Line coverage of src/ from the whole test suite: builds with --coverage
-# (gcc, -O0), runs every test, and reports with gcovr. Prints the figure and
-# writes BUILD/coverage/summary.txt (per file), BUILD/coverage/summary.json
-# and an HTML report at BUILD/coverage/index.html.
+# (gcc, -O0), runs every test, and reports with gcovr. Prints the figure of
+# src/ and one per folder (src/*, include/cebus, tools), and writes
+# BUILD/coverage/summary.txt (per file), BUILD/coverage/summary.json and an
+# HTML report at BUILD/coverage/index.html. Exits non-zero when a test fails,
+# after reporting.
 #
 # Usage: scripts/coverage.sh
 # Environment:
@@ -32,20 +34,38 @@ echo "== tests: $(python3 scripts/summarize_tests.py "$build_dir/meson-logs/test
 
 out=$build_dir/coverage
 mkdir -p "$out"
-# Only the library counts: tools, tests, examples and headers of
-# dependencies are filtered out; headers under include/cebus count because
-# their inline code is the library's too.
-gcovr --root . --object-directory "$build_dir" \
-  --filter 'src/' --filter 'include/cebus/' \
+# The library's figure counts src/ only. Headers under include/cebus and
+# the cebus tool in tools/ are reported on their own lines; tests, examples
+# and headers of dependencies are filtered out.
+gcovr --root . --object-directory "$build_dir" -j "${CEBUS_JOBS:-2}" \
+  --filter 'src/' --filter 'include/cebus/' --filter 'tools/' \
   --txt "$out/summary.txt" --json-summary "$out/summary.json" --json-summary-pretty \
-  --html-details "$out/index.html" --print-summary "$build_dir" | tail -3
+  --html-details "$out/index.html" "$build_dir"
 
 python3 - "$out/summary.json" <<'PY'
-import json, sys
+import collections
+import json
+import sys
+
 summary = json.load(open(sys.argv[1]))
+
+
+def figure(files):
+    covered = sum(f["line_covered"] for f in files)
+    total = sum(f["line_total"] for f in files)
+    return f"{100.0 * covered / max(total, 1):.1f}% ({covered} of {total} lines)"
+
+
+groups = collections.defaultdict(list)
+for f in summary["files"]:
+    parts = f["filename"].split("/")
+    # One line per folder under src/, one for include/cebus, one for tools.
+    depth = 2 if parts[0] in ("src", "include") else 1
+    groups["/".join(parts[:depth]) + "/"].append(f)
 src = [f for f in summary["files"] if f["filename"].startswith("src/")]
-covered = sum(f["line_covered"] for f in src)
-total = sum(f["line_total"] for f in src)
-print(f"line coverage of src/: {100.0 * covered / max(total, 1):.1f}% ({covered} of {total} lines)")
+for name in sorted(groups):
+    print(f"  {name:<16} {figure(groups[name])}")
+print(f"line coverage of src/: {figure(src)}")
 PY
+echo "coverage: per-file figures in $out/summary.txt, report in $out/index.html"
 exit $status
