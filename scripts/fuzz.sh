@@ -8,6 +8,7 @@
 # Environment:
 #   CEBUS_FUZZ_BUILD_DIR  build folder (default: build-fuzz)
 #   CEBUS_FUZZ_JOBS       parallel fuzzing processes per target (default 1)
+#   CEBUS_JOBS            parallel compile jobs (default: ninja's choice)
 #
 # Seeds are derived from tests/data at every run (scripts/fuzz_seeds.py),
 # together with fuzz/seeds/<target>/ and the saved crashes in
@@ -47,7 +48,9 @@ if ((${#targets[@]} == 0)); then
   done
 fi
 echo "== fuzz: building ${targets[*]}"
-ninja -C "$build_dir" "${targets[@]/#/fuzz/fuzz_}"
+compile_jobs=()
+[[ -n ${CEBUS_JOBS:-} ]] && compile_jobs=(-j "$CEBUS_JOBS")
+ninja -C "$build_dir" "${compile_jobs[@]}" "${targets[@]/#/fuzz/fuzz_}"
 
 seeds=$build_dir/fuzz-seeds
 rm -rf "$seeds"
