@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cctype>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -910,4 +911,258 @@ TEST_CASE("attach routes matching bus events", "[journal][bus]") {
     bus.publish(cebus::EventBuilder().id("d2").source("/bus").type("com.example.durable").build());
     j.flush();
     CHECK(j.last_sequence() == 1);
+}
+
+namespace {
+
+// Collects log lines of a journal, thread-safe.
+struct LogSink {
+    std::mutex mu;
+    std::vector<std::string> lines;
+
+    cj::Logger logger() {
+        return [this](cj::LogLevel, std::string_view m) {
+            std::lock_guard lk(mu);
+            lines.emplace_back(m);
+        };
+    }
+    // For the lines that contain `needle`: how many were passed on, and how
+    // many messages they report as suppressed (a summary line, "journal: N
+    // similar message(s) suppressed ...; the last: ...", or a passed line
+    // with " [N similar message(s) suppressed ...]" appended).
+    struct Counts {
+        std::size_t lines = 0;
+        std::size_t passed = 0;
+        std::uint64_t suppressed = 0;
+    };
+    Counts count(const std::string& needle) {
+        std::lock_guard lk(mu);
+        Counts c;
+        for (const auto& l : lines) {
+            if (l.find(needle) == std::string::npos) continue;
+            ++c.lines;
+            const auto at = l.find(" similar message(s) suppressed");
+            if (at != std::string::npos) {
+                const auto start = l.find_last_not_of("0123456789", at - 1) + 1;
+                c.suppressed += std::stoull(l.substr(start, at - start));
+            }
+            const bool summary = l.rfind("journal: ", 0) == 0 && l.size() > 9 && std::isdigit(static_cast<unsigned char>(l[9]));
+            if (!summary) ++c.passed;
+        }
+        return c;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("trim under load keeps the file flat", "[journal][retention]") {
+    // The soak's pattern, shortened: producers on several threads, a slow
+    // durable subscriber that retention waits for, a filtered one, a
+    // subscription that comes and goes every round, retention trimming on
+    // its own and on demand, and de-duplication left at its defaults.
+    TempDir dir;
+    auto o = options_for(dir);
+    o.durability = cj::Durability::relaxed;
+    o.retention.max_events = 4000;
+    o.retention.check_interval = 5ms;
+    cj::Journal j(o);
+
+    std::atomic<std::uint64_t> slow_seen{0};
+    auto slow = j.subscribe("slow", [&](const cj::Delivery&) {
+        if (++slow_seen % 100 == 0) std::this_thread::sleep_for(1ms);
+        return cj::HandlerResult::ack();
+    });
+    cj::SubscriptionOptions odd;
+    odd.filter = [](const cebus::Event& e) { return e.id().back() % 2 == 1; };
+    auto filtered = j.subscribe("odd", [](const cj::Delivery&) { return cj::HandlerResult::ack(); }, odd);
+
+    const std::string payload = "\"" + std::string(250, 'x') + "\"";
+    constexpr int producers = 3;
+    constexpr int per_round = 1000;  // per producer
+    constexpr int warmup_rounds = 8;
+    constexpr int measured_rounds = 16;
+    std::uint64_t size_after_warmup = 0;
+    for (int round = 0; round < warmup_rounds + measured_rounds; ++round) {
+        std::vector<std::thread> threads;
+        for (int p = 0; p < producers; ++p) {
+            threads.emplace_back([&, p] {
+                std::vector<std::future<cj::AppendResult>> fs;
+                fs.reserve(per_round);
+                for (int i = 0; i < per_round; ++i) {
+                    fs.push_back(j.append(make_event(std::to_string(round) + "-" + std::to_string(i),
+                                                     "/soak/producer/" + std::to_string(p), payload)));
+                }
+                for (auto& f : fs) f.get();
+            });
+        }
+        {
+            cj::SubscriptionOptions from_end;
+            from_end.start = cj::StartPosition::end();
+            const std::string name = "churn-" + std::to_string(round);
+            auto churn = j.subscribe(name, [](const cj::Delivery&) { return cj::HandlerResult::ack(); }, from_end);
+            std::this_thread::sleep_for(20ms);
+            churn.reset();
+            j.remove_subscription(name);
+        }
+        for (auto& t : threads) t.join();
+        // The subscribers keep up between rounds, as in the soak; retention
+        // would otherwise wait for them and the file grow for that reason.
+        REQUIRE(eventually([&] { return slow.cursor() == j.last_sequence(); }, 20s));
+        j.trim_now();
+        if (round == warmup_rounds - 1) size_after_warmup = j.stats().file_bytes;
+    }
+    const auto s = j.stats();
+    CHECK(s.events <= 4000);
+    CHECK(j.metrics().trimmed >= (warmup_rounds + measured_rounds) * producers * per_round - 4000);
+    // The de-duplication index follows retention instead of its own bound.
+    CHECK(s.dedup_entries <= 4000 + o.retention.trim_batch);
+    INFO("file bytes after warm-up " << size_after_warmup << ", after " << measured_rounds
+                                      << " more rounds " << s.file_bytes << "; de-dup entries " << s.dedup_entries);
+    // 48,000 events pass through a journal that keeps 4,000 (about 1.5 MB of
+    // records). Freed pages are reused, so the file may grow by LMDB's page
+    // reuse slack, not with the events: at most 10 % plus 256 KiB.
+    CHECK(s.file_bytes <= size_after_warmup + size_after_warmup / 10 + (256u << 10));
+}
+
+TEST_CASE("dead-lettered signal reports reason and attempts", "[journal][signals][dead]") {
+    TempDir dir;
+    cj::Journal j(options_for(dir));
+    struct Seen {
+        std::string name;
+        std::uint64_t seq;
+        std::string reason;
+        std::uint32_t attempts;
+    };
+    std::mutex mu;
+    std::vector<Seen> seen;
+    auto conn = j.on_dead_lettered([&](std::string_view name, std::uint64_t seq, std::string_view reason,
+                                       std::uint32_t attempts) {
+        std::lock_guard lk(mu);
+        seen.push_back({std::string(name), seq, std::string(reason), attempts});
+    });
+    cj::SubscriptionOptions so;
+    so.max_deliveries = 3;
+    so.initial_backoff = 1ms;
+    auto sub = j.subscribe("hook", [](const cj::Delivery& d) {
+        if (d.event->id() == "bad") return cj::HandlerResult::dead_letter("HTTP 400: bad payload");
+        return cj::HandlerResult::retry("HTTP 503");
+    }, so);
+    j.append_sync(make_event("bad"));
+    j.append_sync(make_event("flaky"));
+    REQUIRE(eventually([&] {
+        std::lock_guard lk(mu);
+        return seen.size() == 2;
+    }));
+    {
+        std::lock_guard lk(mu);
+        CHECK(seen[0].name == "hook");
+        CHECK(seen[0].seq == 1);
+        CHECK(seen[0].reason == "HTTP 400: bad payload");
+        CHECK(seen[0].attempts == 1);
+        CHECK(seen[1].seq == 2);
+        CHECK(seen[1].attempts == 3);
+        CHECK(seen[1].reason.find("HTTP 503") != std::string::npos);
+    }
+    // The count per subscription matches the store.
+    auto cursors = j.cursors();
+    REQUIRE(cursors.size() == 1);
+    CHECK(cursors[0].dead_letters == 2);
+    // A disconnected slot is not called again.
+    conn.disconnect();
+    j.append_sync(make_event("bad"));  // a duplicate: nothing new is delivered
+    j.append_sync(make_event("bad2", "/other"));
+    REQUIRE(eventually([&] { return j.metrics().dead_lettered == 3; }));
+    std::lock_guard lk(mu);
+    CHECK(seen.size() == 2);
+}
+
+TEST_CASE("commit-failed signal carries the error", "[journal][signals][faults]") {
+    TempDir dir;
+    auto o = options_for(dir);
+    std::atomic<bool> fail{false};
+    o.fault_hook = [&](cj::FaultPoint p, std::uint64_t, std::size_t) {
+        return p == cj::FaultPoint::before_commit && fail.exchange(false) ? ENOSPC : 0;
+    };
+    cj::Journal j(o);
+    std::vector<std::pair<cj::Errc, std::size_t>> seen;
+    std::atomic<bool> acked_before_signal{false};
+    std::atomic<bool> producer_told{false};
+    j.on_commit_failed([&](const cj::JournalError& e, std::size_t events) {
+        // Runs on the writer before the producers of the batch are told.
+        if (producer_told) acked_before_signal = true;
+        seen.emplace_back(e.code(), events);
+    });
+    j.append_sync(make_event("a"));
+    fail = true;
+    auto f = j.append_batch({make_event("b"), make_event("c")});
+    CHECK_THROWS_AS(f.get(), cj::JournalError);
+    producer_told = true;
+    j.flush();
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0].first == cj::Errc::io);
+    CHECK(seen[0].second == 2);
+    CHECK_FALSE(acked_before_signal);
+    CHECK(j.append_sync(make_event("b")).sequence == 2);
+}
+
+TEST_CASE("repeated commit failures are rate limited", "[journal][signals][faults]") {
+    TempDir dir;
+    auto o = options_for(dir);
+    std::atomic<bool> failing{true};
+    o.fault_hook = [&](cj::FaultPoint p, std::uint64_t, std::size_t) {
+        return p == cj::FaultPoint::before_commit && failing ? EIO : 0;
+    };
+    o.retention.check_interval = 20ms;
+    LogSink sink;
+    o.logger = sink.logger();
+    cj::Journal j(o);
+    std::atomic<int> signalled{0};
+    j.on_commit_failed([&](const cj::JournalError&, std::size_t) { ++signalled; });
+
+    constexpr int failures = 60;
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < failures; ++i) CHECK_THROWS_AS(j.append_sync(make_event("x" + std::to_string(i))), cj::JournalError);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    // Every failure is signalled, but the log gets the first, then at most
+    // one line a second.
+    CHECK(signalled == failures);
+    const auto during = sink.count("event(s) not acknowledged");
+    INFO(during.passed << " commit failures logged in " << seconds << " s");
+    CHECK(during.passed <= 2 + static_cast<std::size_t>(seconds));
+    // Once the failures stop, a summary accounts for every one of them.
+    failing = false;
+    REQUIRE(eventually([&] {
+        const auto c = sink.count("event(s) not acknowledged");
+        return c.passed + c.suppressed == failures;
+    }, 5000ms));
+    CHECK(j.append_sync(make_event("ok")).sequence == 1);
+}
+
+TEST_CASE("repeated handler failures are rate limited", "[journal][signals][subscription]") {
+    TempDir dir;
+    auto o = options_for(dir);
+    o.retention.check_interval = 20ms;
+    LogSink sink;
+    o.logger = sink.logger();
+    cj::Journal j(o);
+    cj::SubscriptionOptions so;
+    so.max_deliveries = 300;
+    so.initial_backoff = 0ms;
+    so.max_backoff = 0ms;
+    auto sub = j.subscribe("broken", [](const cj::Delivery&) -> cj::HandlerResult {
+        throw std::runtime_error("downstream refused");
+    }, so);
+    const auto start = std::chrono::steady_clock::now();
+    j.append_sync(make_event("e"));
+    REQUIRE(eventually([&] { return j.metrics().dead_lettered == 1; }, 20000ms));
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto c = sink.count("retries sequence 1");
+    INFO(c.passed << " retry lines in " << seconds << " s");
+    CHECK(c.passed <= 2 + static_cast<std::size_t>(seconds));
+    // 299 retries (the 300th failure dead-letters), each either logged or
+    // counted in a summary.
+    REQUIRE(eventually([&] {
+        const auto n = sink.count("retries sequence 1");
+        return n.passed + n.suppressed == 299;
+    }, 5000ms));
 }

@@ -232,3 +232,27 @@ TEST_CASE("tool writes fail while a host holds the journal", "[journal][tool]") 
     CHECK(t.status == 0);
     CHECK(lines(t.out).size() == 1);
 }
+
+TEST_CASE("tool inspect counts dead letters per subscription", "[journal][tool][dead]") {
+    TempDir tmp;
+    const std::string dir = (tmp.path() / "j").string();
+    {
+        cj::Options o;
+        o.directory = dir;
+        cj::Journal j(o);
+        auto refuse = j.subscribe("refuse", [](const cj::Delivery&) { return cj::HandlerResult::dead_letter("no"); });
+        auto accept = j.subscribe("accept", [](const cj::Delivery&) { return cj::HandlerResult::ack(); });
+        for (int i = 0; i < 3; ++i) j.append_sync(make_event("k" + std::to_string(i)));
+        REQUIRE(eventually([&] { return j.stats().dead_letters == 3 && accept.cursor() == 3; }));
+    }
+    auto r = run(tmp, {"inspect", dir});
+    REQUIRE(r.status == 0);
+    CHECK(r.out.find("refuse: cursor 3, lag 0, retention waits, 3 dead letter(s)") != std::string::npos);
+    CHECK(r.out.find("accept: cursor 3, lag 0, retention waits, 0 dead letter(s)") != std::string::npos);
+
+    auto js = run(tmp, {"inspect", dir, "--json"});
+    REQUIRE(js.status == 0);
+    auto doc = nlohmann::json::parse(js.out);
+    CHECK(doc["dead_letters"] == 3);
+    for (const auto& c : doc["cursors"]) CHECK(c["dead_letters"] == (c["name"] == "refuse" ? 3 : 0));
+}

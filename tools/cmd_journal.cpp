@@ -25,17 +25,30 @@ constexpr const char* inspect_usage =
     "usage: cebus inspect DIR [--json]\n"
     "\n"
     "Prints the journal in DIR: event count, sequence range, stored and file\n"
-    "sizes, durable subscription cursors with their lag, and dead letters.\n"
-    "--json prints one JSON object instead of text.\n";
+    "sizes, durable subscription cursors with their lag and dead-letter\n"
+    "counts, and the total of dead letters.\n"
+    "\n"
+    "  --json  print one JSON object instead of text\n"
+    "\n"
+    "Opens DIR read-only, so it works while the host runs. Exit status: 0 on\n"
+    "success, 1 on a journal error, 2 on a usage error.\n";
 
 constexpr const char* tail_usage =
     "usage: cebus tail DIR [--from SEQ] [--follow] [--filter EXPR] [--max N]\n"
+    "                      [--sequence]\n"
     "\n"
     "Prints journal events as CloudEvents JSON lines. Without --from, starts with\n"
-    "the last 10 events. --from SEQ starts at sequence SEQ. --follow keeps waiting\n"
-    "for new events (stop with Ctrl-C). --filter EXPR prints only events for which\n"
-    "the CESQL v1 expression yields true. --max N stops after N events.\n"
-    "--sequence prefixes each line with the sequence number and a tab.\n";
+    "the last 10 events.\n"
+    "\n"
+    "  --from SEQ     start at sequence number SEQ\n"
+    "  --follow, -f   keep waiting for new events until Ctrl-C\n"
+    "  --filter EXPR  print only the events for which the CESQL v1 expression\n"
+    "                 yields Boolean true\n"
+    "  --max N        stop after printing N events\n"
+    "  --sequence     prefix each line with the sequence number and a tab\n"
+    "\n"
+    "Opens DIR read-only, so it works while the host runs. Exit status: 0 on\n"
+    "success, 1 on a journal error, 2 on a usage error or an invalid EXPR.\n";
 
 constexpr const char* dead_usage =
     "usage: cebus dead-letters list DIR [--subscription NAME]\n"
@@ -45,13 +58,21 @@ constexpr const char* dead_usage =
     "list prints one JSON object per dead letter: subscription, sequence,\n"
     "attempts, reason, time and the event. requeue marks dead letters of NAME\n"
     "(all, or the given sequences) for redelivery when the subscription next\n"
-    "runs. purge deletes them. requeue and purge need the host process stopped.\n";
+    "runs. purge deletes them. Without --subscription, list and purge act on\n"
+    "every subscription's dead letters. requeue and purge write to the journal,\n"
+    "so stop the host process first.\n"
+    "\n"
+    "Exit status: 0 on success, 1 on a journal error, 2 on a usage error.\n";
 
 constexpr const char* export_usage =
     "usage: cebus export DIR [FILE]\n"
     "\n"
     "Writes every stored event as CloudEvents JSON lines to FILE, or to standard\n"
-    "output.\n";
+    "output when FILE is - or absent. Opens DIR read-only, so it works while the\n"
+    "host runs.\n"
+    "\n"
+    "Exit status: 0 on success, 1 on a journal error or a FILE that cannot be\n"
+    "written, 2 on a usage error.\n";
 
 constexpr const char* import_usage =
     "usage: cebus import DIR FILE\n"
@@ -59,7 +80,11 @@ constexpr const char* import_usage =
     "Appends the events of a JSON lines FILE (- for standard input) to the\n"
     "journal in DIR, creating it if needed. Events whose source and id the\n"
     "journal already holds are skipped (de-duplication). Stops at the first line\n"
-    "that is not a valid event; the lines before it stay imported.\n";
+    "that is not a valid event; the lines before it stay imported. Writes to the\n"
+    "journal, so stop the host process first.\n"
+    "\n"
+    "Exit status: 0 on success, 1 on an invalid line, a journal error or a FILE\n"
+    "that cannot be read, 2 on a usage error.\n";
 
 volatile std::sig_atomic_t interrupted = 0;
 
@@ -130,7 +155,8 @@ int inspect(const Args& args, std::ostream& out, std::ostream& err) {
                                {"lag", c.lag},
                                {"head_attempts", c.head_attempts},
                                {"at_retention", c.at_retention == cj::RetentionAtCursor::wait ? "wait" : "skip"},
-                               {"skipped_events", c.skipped_events}});
+                               {"skipped_events", c.skipped_events},
+                               {"dead_letters", c.dead_letters}});
         }
         nlohmann::json doc{{"directory", dir},
                            {"format_version", cj::format_version},
@@ -164,6 +190,7 @@ int inspect(const Args& args, std::ostream& out, std::ostream& err) {
         out << "    " << c.name << ": cursor " << c.cursor << ", lag " << c.lag << ", retention "
             << (c.at_retention == cj::RetentionAtCursor::wait ? "waits" : "skips");
         if (c.head_attempts) out << ", " << c.head_attempts << " failed attempt(s) on the next event";
+        out << ", " << c.dead_letters << " dead letter(s)";
         if (c.skipped_events) {
             out << ", " << c.skipped_events << " event(s) skipped by retention (last " << c.last_skipped_first << ".."
                 << c.last_skipped_last << ")";

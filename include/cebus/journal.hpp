@@ -57,6 +57,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/signals2/connection.hpp>
+
 #include <cebus/event.hpp>
 #include <cebus/filter.hpp>
 
@@ -146,6 +148,10 @@ struct RetentionPolicy {
 enum class LogLevel { debug, info, warning, error };
 // Receives log lines. It may be called from any thread, most often the
 // writer's, so it should return quickly. An exception it throws is ignored.
+// A message that repeats (a failing commit, a handler that keeps failing, a
+// subscription that cannot read) is passed on once, then at most once a
+// second with the number of like messages suppressed in between; a last
+// count arrives within about a second after the repeats stop.
 using Logger = std::function<void(LogLevel level, std::string_view message)>;
 
 // Points in the writer where a test can inject a failure. A hook returning a
@@ -190,8 +196,10 @@ struct Options {
     // De-duplication on (source, id): an append whose pair was stored within
     // the window is acknowledged with the earlier sequence and
     // AppendResult::duplicate set, and nothing is stored. An entry leaves the
-    // index when it is older than dedup_window or when more than
-    // dedup_max_entries are held (oldest first). dedup_window 0 turns it off.
+    // index when it is older than dedup_window, when more than
+    // dedup_max_entries are held (oldest first), or when retention removes
+    // its event, so the index never outgrows the events retention keeps.
+    // dedup_window 0 turns it off.
     std::chrono::seconds dedup_window{std::chrono::hours(24)};
     std::uint64_t dedup_max_entries = 1'000'000;
 
@@ -342,6 +350,9 @@ struct CursorInfo {
     std::uint64_t skipped_events = 0;  // total trimmed before delivery (skip policy)
     // First and last sequence of the most recent skipped range; 0 for none.
     std::uint64_t last_skipped_first = 0, last_skipped_last = 0;
+    // Entries of this subscription in the dead-letter store (requeued
+    // ones included until they are delivered).
+    std::uint64_t dead_letters = 0;
     bool attached = false;           // a live Subscription in this process
 };
 
@@ -562,6 +573,26 @@ public:
     Metrics metrics() const noexcept;
     // The options the journal was opened with.
     const Options& options() const noexcept;
+
+    // ---- Observer signals ----------------------------------------------
+
+    // A slot connected here runs for every event a durable subscription
+    // moves to the dead-letter store, after that move is durable, on the
+    // subscription's delivery thread: the subscription's name, the event's
+    // sequence, the reason (the handler's, or why the journal gave up) and
+    // the deliveries made. Unreadable records count with 0 attempts.
+    using DeadLetteredSlot = void(std::string_view subscription, std::uint64_t sequence,
+                                  std::string_view reason, std::uint32_t attempts);
+    // A slot connected here runs on the writer thread for every write
+    // transaction that failed (the error the producers of the batch get, and
+    // how many events the batch held; 0 for retention and other
+    // maintenance). It runs before those producers see the error.
+    using CommitFailedSlot = void(const JournalError& error, std::size_t events);
+    // Connect a slot; disconnect through the returned connection. Slots must
+    // return quickly and must not throw (an exception is caught and logged).
+    // Thread-safe; allocates.
+    boost::signals2::connection on_dead_lettered(std::function<DeadLetteredSlot> slot);
+    boost::signals2::connection on_commit_failed(std::function<CommitFailedSlot> slot);
 
     // ---- Routing from the bus ------------------------------------------
 

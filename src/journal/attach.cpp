@@ -20,7 +20,8 @@ Subscription Journal::attach(Bus& bus, Filter filter) {
             try {
                 std::rethrow_exception(error);
             } catch (const std::exception& e) {
-                raw->log(LogLevel::error, "journal: event " + id + " routed from the bus was not stored: " + e.what());
+                raw->log_limited(LogLevel::error, "attach",
+                                 "journal: event " + id + " routed from the bus was not stored: " + e.what());
             }
         };
         req->events.push_back(encode_pending(im->opt, *event));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <functional>
@@ -12,6 +13,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <boost/signals2/signal.hpp>
 
 #include <cebus/journal.hpp>
 
@@ -83,6 +86,39 @@ struct Request {
     std::size_t bytes = 0;
 };
 
+// Keeps a repeated log message from flooding the host's logger: the first
+// message of a key is passed on, later ones within `interval` of the last
+// passed one are counted instead, and the count is reported with the next
+// passed message or, if none comes, by due() (called by the writer's
+// housekeeping and on close). Thread-safe.
+class LogLimiter {
+public:
+    using Clock = std::chrono::steady_clock;
+    static constexpr std::chrono::milliseconds interval{1000};
+
+    // Returns the message to log now (with the count of those suppressed
+    // before it appended), or an empty string to drop it.
+    std::string admit(std::string_view key, LogLevel level, std::string message, Clock::time_point now);
+
+    struct Summary {
+        LogLevel level;
+        std::string message;
+    };
+    // Summaries of keys whose suppressed messages have waited `interval`.
+    // Forgets keys idle for a minute, so the table stays small.
+    std::vector<Summary> due(Clock::time_point now, bool flush_all = false);
+
+private:
+    struct Entry {
+        Clock::time_point last_passed;
+        std::uint64_t suppressed = 0;
+        LogLevel level = LogLevel::info;
+        std::string last_message;
+    };
+    std::mutex mu_;
+    std::map<std::string, Entry, std::less<>> entries_;
+};
+
 struct AtomicMetrics {
     std::atomic<std::uint64_t> appended{0}, duplicates{0}, commits{0}, failed_commits{0}, failed_appends{0},
         map_growths{0}, reopens{0}, trimmed{0}, delivered{0}, retries{0}, dead_lettered{0}, skipped{0},
@@ -133,6 +169,19 @@ struct Journal::Impl : std::enable_shared_from_this<Journal::Impl> {
     std::map<std::string, std::weak_ptr<DurableSubscription::State>, std::less<>> subs;
 
     void log(LogLevel level, const std::string& message) const noexcept;
+    // As log(), but a message of the same `key` repeated within a second is
+    // counted instead of logged (LogLimiter).
+    void log_limited(LogLevel level, std::string_view key, std::string message) noexcept;
+    // Logs the counts of suppressed messages that are due (all on close).
+    void flush_log_summaries(bool all) noexcept;
+    mutable detail::LogLimiter limiter;
+
+    // Observer signals (Journal::on_dead_lettered, on_commit_failed).
+    boost::signals2::signal<Journal::DeadLetteredSlot> dead_lettered_signal;
+    boost::signals2::signal<Journal::CommitFailedSlot> commit_failed_signal;
+    // Emits commit_failed_signal and logs (limited) a failed write
+    // transaction of `events` events. Writer thread.
+    void report_commit_failure(const std::exception_ptr& error, std::size_t events) noexcept;
 
     // Queues a request; blocks for backpressure. Throws closed.
     void submit(std::unique_ptr<detail::Request> req);
@@ -151,6 +200,9 @@ struct Journal::Impl : std::enable_shared_from_this<Journal::Impl> {
     void complete_held();
     void publish_last(std::uint64_t seq);
     void after_failure(int rc);
+    // For EIO and ENOSPC: the free space of the journal's file system, as a
+    // note for the error message; empty otherwise.
+    std::string space_note(int rc) const;
     void housekeeping();
     std::uint64_t load_last_seq(MDB_txn* txn);
     std::uint64_t refresh_last_seq() const;

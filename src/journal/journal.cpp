@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -38,6 +39,18 @@ std::uint64_t fnv1a64(std::string_view s) {
 std::int64_t now_ns() { return to_ns(std::chrono::system_clock::now()); }
 
 }  // namespace
+
+// LMDB reports a short write as EIO, which is what a full file system gives
+// when part of a batch fitted. Naming the free space tells an operator which
+// of the two it is.
+std::string Journal::Impl::space_note(int rc) const {
+    if (rc != EIO && rc != ENOSPC) return {};
+    struct statvfs fs {};
+    if (::statvfs(opt.directory.c_str(), &fs) != 0) return {};
+    const auto free_bytes = static_cast<unsigned long long>(fs.f_bavail) * fs.f_frsize;
+    return " (the file system of " + opt.directory.string() + " has " + std::to_string(free_bytes) +
+           " bytes free for this process)";
+}
 
 // ---------------------------------------------------------------------------
 // Construction and shutdown
@@ -119,6 +132,104 @@ void Journal::Impl::log(LogLevel level, const std::string& message) const noexce
     }
 }
 
+std::string LogLimiter::admit(std::string_view key, LogLevel level, std::string message, Clock::time_point now) {
+    std::lock_guard lk(mu_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) {
+        Entry e;
+        e.last_passed = now;
+        e.level = level;
+        entries_.emplace(std::string(key), std::move(e));
+        return message;
+    }
+    Entry& e = it->second;
+    if (now - e.last_passed < interval) {
+        ++e.suppressed;
+        e.level = std::max(e.level, level);
+        e.last_message = std::move(message);
+        return {};
+    }
+    if (e.suppressed > 0) {
+        message += " [" + std::to_string(e.suppressed) + " similar message(s) suppressed in the last " +
+                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now - e.last_passed).count()) +
+                   " ms]";
+    }
+    e.suppressed = 0;
+    e.last_message.clear();
+    e.last_passed = now;
+    e.level = level;
+    return message;
+}
+
+std::vector<LogLimiter::Summary> LogLimiter::due(Clock::time_point now, bool flush_all) {
+    std::vector<Summary> out;
+    std::lock_guard lk(mu_);
+    for (auto it = entries_.begin(); it != entries_.end();) {
+        Entry& e = it->second;
+        const auto idle = now - e.last_passed;
+        if (e.suppressed > 0 && (flush_all || idle >= interval)) {
+            out.push_back({e.level, "journal: " + std::to_string(e.suppressed) +
+                                        " similar message(s) suppressed in the last " +
+                                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(idle).count()) +
+                                        " ms; the last: " + e.last_message});
+            e.suppressed = 0;
+            e.last_message.clear();
+            e.last_passed = now;
+            ++it;
+        } else if (e.suppressed == 0 && idle >= std::chrono::minutes(1)) {
+            it = entries_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return out;
+}
+
+void Journal::Impl::log_limited(LogLevel level, std::string_view key, std::string message) noexcept {
+    if (!opt.logger) return;
+    try {
+        std::string line = limiter.admit(key, level, std::move(message), LogLimiter::Clock::now());
+        if (!line.empty()) log(level, line);
+    } catch (...) {
+        // Out of memory while building a log line: drop it.
+    }
+}
+
+void Journal::Impl::flush_log_summaries(bool all) noexcept {
+    if (!opt.logger) return;
+    try {
+        for (const auto& s : limiter.due(LogLimiter::Clock::now(), all)) log(s.level, s.message);
+    } catch (...) {
+        // As in log_limited.
+    }
+}
+
+void Journal::Impl::report_commit_failure(const std::exception_ptr& error, std::size_t events) noexcept {
+    std::string what = "unknown error";
+    try {
+        try {
+            std::rethrow_exception(error);
+        } catch (const JournalError& e) {
+            what = e.what();
+            if (!commit_failed_signal.empty()) commit_failed_signal(e, events);
+        } catch (const std::exception& e) {
+            what = e.what();
+            if (!commit_failed_signal.empty()) commit_failed_signal(JournalError(Errc::io, what), events);
+        }
+    } catch (...) {
+        log_limited(LogLevel::error, "observer", "journal: an on_commit_failed slot threw; the exception was dropped");
+    }
+    log_limited(LogLevel::error, "commit", what);
+}
+
+boost::signals2::connection Journal::on_dead_lettered(std::function<DeadLetteredSlot> slot) {
+    return impl_->dead_lettered_signal.connect(std::move(slot));
+}
+
+boost::signals2::connection Journal::on_commit_failed(std::function<CommitFailedSlot> slot) {
+    return impl_->commit_failed_signal.connect(std::move(slot));
+}
+
 Journal::Journal(Options options) : impl_(std::make_shared<Impl>(std::move(options))) {
     if (!impl_->opt.read_only) {
         impl_->writer = std::thread([impl = impl_.get()] { impl->writer_loop(); });
@@ -143,6 +254,7 @@ Journal::~Journal() {
     impl_->cv_work.notify_all();
     impl_->cv_space.notify_all();
     if (impl_->writer.joinable()) impl_->writer.join();
+    impl_->flush_log_summaries(true);
     impl_->closed = true;
     {
         std::lock_guard g(impl_->notify_mu);
@@ -524,6 +636,20 @@ void Journal::Impl::commit_chunk(std::unique_ptr<Request>* begin, std::unique_pt
     for (auto* it = begin; it != end; ++it) events += (*it)->events.size();
     const std::int64_t saved_time = last_time_ns;
 
+    if (!env->raw()) {
+        // An earlier reopen failed (a full or failing disk): try again, so
+        // appends work once the cause is gone. begin_write() reports it if
+        // the environment is still closed.
+        try {
+            env->reopen();
+            metrics.reopens++;
+            auto r = env->read();
+            publish_last(last_in(r.get()));
+        } catch (const std::exception&) {
+            // Reported through the batch's failure below.
+        }
+    }
+
     for (;;) {
         MDB_txn* txn = nullptr;
         std::uint64_t last = 0;
@@ -548,7 +674,9 @@ void Journal::Impl::commit_chunk(std::unique_ptr<Request>* begin, std::unique_pt
             last_time_ns = saved_time;
             metrics.failed_commits++;
             for (auto* it = begin; it != end; ++it) done.push_back(std::move(*it));
-            complete(done, std::current_exception());
+            const auto err = std::current_exception();
+            report_commit_failure(err, events);
+            complete(done, err);
             return;
         }
 
@@ -560,11 +688,12 @@ void Journal::Impl::commit_chunk(std::unique_ptr<Request>* begin, std::unique_pt
             }
             metrics.failed_commits++;
             for (auto* it = begin; it != end; ++it) done.push_back(std::move(*it));
-            complete(done, std::make_exception_ptr(JournalError(
-                               Errc::full, "journal: the map is full (" + std::to_string(env->map_size()) +
-                                               " bytes) and may not grow past Options::max_map_size; " +
-                                               std::to_string(events) + " event(s) not stored")));
-            log(LogLevel::error, "journal: map full; a batch of " + std::to_string(events) + " event(s) was rejected");
+            const auto err = std::make_exception_ptr(JournalError(
+                Errc::full, "journal: the map is full (" + std::to_string(env->map_size()) +
+                                " bytes) and may not grow past Options::max_map_size; " + std::to_string(events) +
+                                " event(s) not stored"));
+            report_commit_failure(err, events);
+            complete(done, err);
             return;
         }
 
@@ -574,12 +703,13 @@ void Journal::Impl::commit_chunk(std::unique_ptr<Request>* begin, std::unique_pt
             metrics.failed_commits++;
             for (auto* it = begin; it != end; ++it) done.push_back(std::move(*it));
             auto err = std::make_exception_ptr(JournalError(
-                errc_of(rc), std::string("journal: commit failed: ") + mdb_strerror(rc) + "; " +
+                errc_of(rc), std::string("journal: commit failed: ") + mdb_strerror(rc) + space_note(rc) + "; " +
                                  std::to_string(events) + " event(s) not acknowledged"));
             // Anything held (relaxed mode) may not be durable either.
             std::vector<std::unique_ptr<Request>> held_now;
             held_now.swap(held);
             // Recover first, so a producer that sees the error can retry at once.
+            report_commit_failure(err, events);
             after_failure(rc);
             complete(held_now, err);
             complete(done, err);
@@ -611,10 +741,14 @@ void Journal::Impl::complete_held() {
     now.swap(held);
     if (rc != 0) {
         metrics.failed_commits++;
+        const auto err = std::make_exception_ptr(
+            JournalError(Errc::io, std::string("journal: sync failed: ") + mdb_strerror(rc) + space_note(rc) +
+                                       "; appends not acknowledged"));
+        std::size_t events = 0;
+        for (const auto& r : now) events += r->events.size();
+        report_commit_failure(err, events);
         after_failure(rc);
-        complete(now, std::make_exception_ptr(JournalError(
-                          Errc::io, std::string("journal: sync failed: ") + mdb_strerror(rc) +
-                                        "; appends not acknowledged")));
+        complete(now, err);
         return;
     }
     publish_last(held_last_seq);
@@ -674,7 +808,7 @@ void Journal::Impl::complete(std::vector<std::unique_ptr<Request>>& done, std::e
                     break;
             }
         } catch (...) {
-            log(LogLevel::error, "journal: an append callback threw; the exception was dropped");
+            log_limited(LogLevel::error, "callback", "journal: an append callback threw; the exception was dropped");
         }
     }
     done.clear();
@@ -685,7 +819,8 @@ void Journal::Impl::after_failure(int rc) {
     // (MDB_PANIC on every later transaction) and Linux may have dropped the
     // dirty pages, so a retried fsync proves nothing. Reopen, then read back
     // what is really stored.
-    log(LogLevel::error, std::string("journal: commit failed (") + mdb_strerror(rc) + "); reopening the environment");
+    log_limited(LogLevel::error, "reopen",
+                std::string("journal: commit failed (") + mdb_strerror(rc) + "); reopening the environment");
     try {
         env->reopen();
         metrics.reopens++;
@@ -695,8 +830,9 @@ void Journal::Impl::after_failure(int rc) {
         // I/O error reported late) may be there: show it to subscribers.
         publish_last(last);
     } catch (const std::exception& e) {
-        log(LogLevel::error, std::string("journal: reopening failed: ") + e.what() +
-                                 "; later appends fail until a reopen succeeds");
+        log_limited(LogLevel::error, "reopen-failed",
+                    std::string("journal: reopening failed: ") + e.what() +
+                        "; later appends fail until a reopen succeeds");
     }
 }
 

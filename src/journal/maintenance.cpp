@@ -124,8 +124,9 @@ std::uint64_t Journal::Impl::trim_batch(OpContext& ctx, bool& more) {
         r.head_attempts = 0;
         put_cursor(txn, dbi, name, r);
         metrics.skipped += skipped;
-        log(LogLevel::warning, "journal: retention skipped sequences " + std::to_string(r.skip_first) + ".." +
-                                   std::to_string(upto) + " before subscription \"" + name + "\" finished them");
+        log_limited(LogLevel::warning, "retention-skip:" + name,
+                    "journal: retention skipped sequences " + std::to_string(r.skip_first) + ".." +
+                        std::to_string(upto) + " before subscription \"" + name + "\" finished them");
     }
 
     more = victims.size() == rp.trim_batch;
@@ -138,6 +139,11 @@ std::uint64_t Journal::Impl::prune_dedup(OpContext& ctx, bool& more) {
     const Dbis& dbi = ctx.dbi;
     std::uint64_t count = meta_get(txn, dbi, "dedup_count", 0);
     const std::uint64_t count_before = count;
+    // Entries of events that retention removed go too: the index covers the
+    // events the journal still holds, so its size follows retention and the
+    // file stops growing once retention trims (the window and
+    // dedup_max_entries alone would let it grow to its own, larger bound).
+    const std::uint64_t first_kept = meta_get(txn, dbi, "first_seq", 1);
     const std::int64_t cut =
         ctx.now_ns - std::chrono::duration_cast<std::chrono::nanoseconds>(opt.dedup_window).count();
 
@@ -161,7 +167,7 @@ std::uint64_t Journal::Impl::prune_dedup(OpContext& ctx, bool& more) {
                 continue;
             }
             const auto t = static_cast<std::int64_t>(get_le64(static_cast<const char*>(dv.mv_data) + 8));
-            if (simulated <= opt.dedup_max_entries && t >= cut) break;
+            if (simulated <= opt.dedup_max_entries && t >= cut && seq >= first_kept) break;
             drop.emplace_back(std::string(to_sv(k)), std::string(to_sv(v)));
             --simulated;
         }
@@ -207,6 +213,11 @@ void Journal::Impl::housekeeping() {
                     more = true;
                 } else {
                     metrics.failed_commits++;
+                    report_commit_failure(
+                        std::make_exception_ptr(JournalError(
+                            errc_of(rc), std::string("journal: committing a retention trim failed: ") +
+                                             mdb_strerror(rc))),
+                        0);
                     after_failure(rc);
                 }
             }
@@ -220,9 +231,10 @@ void Journal::Impl::housekeeping() {
             }
         } catch (const std::exception& e) {
             if (txn) mdb_txn_abort(txn);
-            log(LogLevel::error, std::string("journal: retention failed: ") + e.what());
+            log_limited(LogLevel::error, "retention", std::string("journal: retention failed: ") + e.what());
         }
     }
+    flush_log_summaries(false);
 
     if (now >= next_reader_check) {
         metrics.stale_readers_cleared += static_cast<std::uint64_t>(std::max(0, env->clear_stale_readers()));

@@ -224,6 +224,22 @@ std::vector<CursorInfo> Journal::cursors() const {
             ci.last_skipped_last = rec.skip_last;
             out.push_back(std::move(ci));
         }
+        // Dead letters per subscription: their keys start with the name and
+        // a NUL byte, so each count is one range scan.
+        CursorCloser dc;
+        if (const int rc = mdb_cursor_open(r.get(), r.dbi().dead, &dc.c); rc != 0) throw_lmdb(rc, "reading dead letters");
+        for (auto& ci : out) {
+            std::string prefix = ci.name;
+            prefix.push_back('\0');
+            MDB_val dk = to_val(prefix);
+            MDB_val dv;
+            for (int rc = mdb_cursor_get(dc.c, &dk, &dv, MDB_SET_RANGE); rc == 0;
+                 rc = mdb_cursor_get(dc.c, &dk, &dv, MDB_NEXT)) {
+                const std::string_view key = to_sv(dk);
+                if (key.size() != prefix.size() + 8 || key.substr(0, prefix.size()) != prefix) break;
+                ++ci.dead_letters;
+            }
+        }
     }
     std::lock_guard lk(impl_->subs_mu);
     for (auto& ci : out) {

@@ -156,7 +156,7 @@ void DurableSubscription::State::run() noexcept {
     auto save_in_flight = std::make_shared<std::atomic<bool>>(false);
 
     auto log_error = [&](const std::string& what) {
-        im.log(LogLevel::error, "journal: subscription \"" + name + "\": " + what);
+        im.log_limited(LogLevel::error, "error:" + name, "journal: subscription \"" + name + "\": " + what);
     };
 
     // Waits `d` unless stopped; returns false when stopped.
@@ -221,9 +221,9 @@ void DurableSubscription::State::run() noexcept {
                 reason = "gave up after " + std::to_string(failed) + " deliveries; last error: " + reason;
                 return Outcome::dead;
             }
-            im.log(LogLevel::debug, "journal: subscription \"" + name + "\" retries sequence " +
-                                        std::to_string(se.sequence) + " (attempt " + std::to_string(failed) +
-                                        "): " + reason);
+            im.log_limited(LogLevel::debug, "retry:" + name,
+                           "journal: subscription \"" + name + "\" retries sequence " +
+                               std::to_string(se.sequence) + " (attempt " + std::to_string(failed) + "): " + reason);
             if (!requeued) {
                 // Keep the attempt count across restarts, so max_deliveries
                 // holds even for a handler that crashes the process.
@@ -289,9 +289,15 @@ void DurableSubscription::State::run() noexcept {
             return false;
         }
         im.metrics.dead_lettered++;
-        im.log(LogLevel::warning, "journal: subscription \"" + name + "\" dead-lettered sequence " +
-                                      std::to_string(se.sequence) + " (id " + (se.event ? se.event->id() : "?") +
-                                      ") after " + std::to_string(attempts) + " attempt(s): " + reason);
+        try {
+            if (!im.dead_lettered_signal.empty()) im.dead_lettered_signal(name, se.sequence, reason, attempts);
+        } catch (...) {
+            im.log_limited(LogLevel::error, "observer", "journal: an on_dead_lettered slot threw; the exception was dropped");
+        }
+        im.log_limited(LogLevel::warning, "dead:" + name,
+                       "journal: subscription \"" + name + "\" dead-lettered sequence " + std::to_string(se.sequence) +
+                           " (id " + (se.event ? se.event->id() : "?") + ") after " + std::to_string(attempts) +
+                           " attempt(s): " + reason);
         return true;
     };
 
@@ -423,8 +429,9 @@ void DurableSubscription::State::run() noexcept {
             // Retention trimmed these before we finished them (skip policy);
             // the writer recorded the range on our cursor.
             const std::uint64_t first = c + 1;
-            im.log(LogLevel::warning, "journal: subscription \"" + name + "\" lost sequences " +
-                                          std::to_string(first) + ".." + std::to_string(gap_end) + " to retention");
+            im.log_limited(LogLevel::warning, "skip:" + name,
+                           "journal: subscription \"" + name + "\" lost sequences " + std::to_string(first) + ".." +
+                               std::to_string(gap_end) + " to retention");
             if (opt.on_skip) {
                 try {
                     opt.on_skip(first, gap_end);
