@@ -2,6 +2,9 @@
 
 #include <cebus/event.hpp>
 
+#include <string>
+#include <vector>
+
 using namespace cebus;
 
 namespace {
@@ -159,4 +162,61 @@ TEST_CASE("extensions are found by name and sorted") {
     CHECK(e->attribute_text("zeta") == "z");
     CHECK_FALSE(e->attribute_text("alpha"));
     CHECK(to_canonical_string(*e->attribute("alpha")) == "true");
+}
+
+// Building an event checks JSON data with a fast scanner that must agree with
+// nlohmann::json::accept (plus the NUL rule) on every input: valid documents,
+// and many small corruptions of them.
+TEST_CASE("json data check agrees with the parser") {
+    const std::vector<std::string> seeds = {
+        R"({"a":[1,2.5,-0,true,false,null,"x\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"],"b":{}})",
+        R"([[],[[]],{"k":{"k":[{}]}}, "caf\u00E9", "\u20ac", "€", 0.125, -12])",
+        " \t\r\n 42 \n", R"("plain")", "1e5", "-1.5E-3", "\xEF\xBB\xBF{}", std::string(350, '9'),
+        R"({"deep":)" + std::string(300, '[') + std::string(300, ']') + "}",
+    };
+    const std::string alphabet = "{}[]:,\"\\u0aeE.-+ \n\x01\x7f\xc3\xa9\xed\xa0\x80tfn/";
+    std::uint32_t rng = 12345;
+    auto next = [&rng] {
+        rng = rng * 1664525u + 1013904223u;
+        return rng >> 8;
+    };
+    int checked = 0;
+    auto compare = [&](const std::string& text) {
+        const bool expected = text.find('\0') == std::string::npos && nlohmann::json::accept(text);
+        bool built = true;
+        try {
+            (void)EventBuilder().id("1").source("/s").type("t").datacontenttype("application/json").data(text).build();
+        } catch (const ValidationError&) {
+            built = false;
+        }
+        INFO("data: " << text);
+        CHECK(built == expected);
+        ++checked;
+    };
+    for (const auto& seed : seeds) {
+        compare(seed);
+        for (int round = 0; round < 400; ++round) {
+            std::string text = seed;
+            const int edits = 1 + static_cast<int>(next() % 3);
+            for (int e = 0; e < edits && !text.empty(); ++e) {
+                const std::size_t at = next() % text.size();
+                switch (next() % 4) {
+                    case 0:
+                        text[at] = alphabet[next() % alphabet.size()];
+                        break;
+                    case 1:
+                        text.insert(at, 1, alphabet[next() % alphabet.size()]);
+                        break;
+                    case 2:
+                        text.erase(at, 1);
+                        break;
+                    default:
+                        text.resize(at);
+                        break;
+                }
+            }
+            compare(text);
+        }
+    }
+    CHECK(checked > 3000);
 }

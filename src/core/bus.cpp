@@ -649,12 +649,17 @@ bool BusCore::deliver_tracked(SubscriberState& state, const EventPtr& event, Pub
     return true;
 }
 
-bool BusCore::reserve_slot(SubscriberState& state, TokenSlot& slot, const EventPtr& event, RouteOutcome& outcome,
-                           std::int64_t& previous_depth) {
-    const auto capacity = static_cast<std::int64_t>(state.capacity);
+inline bool BusCore::reserve_slot(SubscriberState& state, TokenSlot& slot, const EventPtr& event,
+                                  RouteOutcome& outcome, std::int64_t& previous_depth) {
     const std::int64_t ticket = state.reserved.fetch_add(1, std::memory_order_seq_cst);
     previous_depth = ticket - slot.seen_released;
-    if (previous_depth < capacity) [[likely]] return true;
+    if (previous_depth < static_cast<std::int64_t>(state.capacity)) [[likely]] return true;
+    return reserve_slot_slow(state, slot, event, outcome, previous_depth, ticket);
+}
+
+bool BusCore::reserve_slot_slow(SubscriberState& state, TokenSlot& slot, const EventPtr& event, RouteOutcome& outcome,
+                                std::int64_t& previous_depth, std::int64_t ticket) {
+    const auto capacity = static_cast<std::int64_t>(state.capacity);
     slot.seen_released = state.released.load(std::memory_order_seq_cst);
     previous_depth = ticket - slot.seen_released;
     if (previous_depth < capacity) return true;
@@ -781,8 +786,14 @@ void BusCore::enqueue(ThreadState& ts, BusLocal& local, SubscriberState& state, 
     schedule(state);
 }
 
-void BusCore::schedule(SubscriberState& state) {
-    unsigned runners = state.runners.load(std::memory_order_seq_cst);
+inline void BusCore::schedule(SubscriberState& state) {
+    // The common case while a runner keeps up: one is already on it.
+    const unsigned runners = state.runners.load(std::memory_order_seq_cst);
+    if (runners >= state.concurrency) [[likely]] return;
+    schedule_slow(state, runners);
+}
+
+void BusCore::schedule_slow(SubscriberState& state, unsigned runners) {
     while (runners < state.concurrency) {
         if (state.runners.compare_exchange_weak(runners, runners + 1, std::memory_order_seq_cst)) {
             ready_.enqueue(state.shared_from_this());

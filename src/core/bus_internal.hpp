@@ -343,9 +343,12 @@ private:
     [[gnu::noinline]] bool deliver_tracked(SubscriberState& state, const EventPtr& event, PublishResult& result);
     void enqueue(ThreadState& ts, BusLocal& local, SubscriberState& state, const EventPtr& event, PublishResult& result,
                  RouteOutcome& outcome);
-    bool reserve_slot(SubscriberState& state, TokenSlot& slot, const EventPtr& event, RouteOutcome& outcome,
-                      std::int64_t& previous_depth);
-    void schedule(SubscriberState& state);
+    [[gnu::always_inline]] bool reserve_slot(SubscriberState& state, TokenSlot& slot, const EventPtr& event,
+                                             RouteOutcome& outcome, std::int64_t& previous_depth);
+    [[gnu::noinline]] bool reserve_slot_slow(SubscriberState& state, TokenSlot& slot, const EventPtr& event,
+                                             RouteOutcome& outcome, std::int64_t& previous_depth, std::int64_t ticket);
+    [[gnu::always_inline]] void schedule(SubscriberState& state);
+    [[gnu::noinline]] void schedule_slow(SubscriberState& state, unsigned runners);
     void flush_deferred(DispatchFrame& frame);
 
     void worker_main(unsigned index);
