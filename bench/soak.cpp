@@ -61,11 +61,13 @@ struct Settings {
     std::string csv = "soak.csv";
     std::string json;  // verdict and slopes as JSON; none when empty
     std::string dir;   // journal folder; a temporary one when empty
-    // Retention keeps this many events, and the de-duplication index as many
-    // entries, so both reach their bound early in the run and the file has
-    // no reason to grow after that.
+    // Retention keeps this many events, few enough that it trims from early
+    // in the run, so the file has no reason to grow after that.
     std::uint64_t retain_events = 100000;
-    std::uint64_t dedup_entries = 0;    // 0 = retain_events
+    // De-duplication index bound; 0 keeps the journal's default. The default
+    // is larger than the retained events, so the soak also shows whether the
+    // index follows retention instead of growing to its own bound.
+    std::uint64_t dedup_entries = 0;
     double max_memory_slope_kb = 2048;  // KiB per minute of anonymous memory
     double max_backlog_slope = 0;       // events per minute; 0 = 1% of the offered rate
     double max_file_slope_kb = 2048;    // KiB per minute of data.mdb while retention trims
@@ -87,7 +89,8 @@ void usage(std::ostream& out) {
         << "  --rate N               offer N events/s instead, skipping calibration\n"
         << "  --producers N          producer threads (default " << defaults.producers << ")\n"
         << "  --retain-events N      retention keeps N events (default " << defaults.retain_events << ")\n"
-        << "  --dedup-entries N      de-duplication index bound (default: --retain-events)\n"
+        << "  --dedup-entries N      de-duplication index bound (default: the journal's, "
+        << cebus::journal::Options{}.dedup_max_entries << ")\n"
         << "  --csv FILE             samples, one line each (default " << defaults.csv << ")\n"
         << "  --json FILE            verdict, slopes and limits as JSON (default: none)\n"
         << "  --dir DIR              journal folder (default: a temporary folder, removed after)\n"
@@ -224,8 +227,7 @@ public:
         journal_options.directory = settings.dir;
         journal_options.durability = cebus::journal::Durability::relaxed;
         journal_options.retention.max_events = settings.retain_events;
-        journal_options.dedup_max_entries =
-            settings.dedup_entries > 0 ? settings.dedup_entries : settings.retain_events;
+        if (settings.dedup_entries > 0) journal_options.dedup_max_entries = settings.dedup_entries;
         journal_options.retention.check_interval = std::chrono::milliseconds(500);
         journal_options.logger = [](cebus::journal::LogLevel level, std::string_view message) {
             if (level >= cebus::journal::LogLevel::warning) std::cerr << "journal: " << message << "\n";
