@@ -69,8 +69,9 @@ struct TokenSlot {
 
 // What one thread caches for one bus: the routing snapshot it last read,
 // its producer tokens and its counter block. The snapshot stays valid while
-// `pins` is non-zero.
-struct BusLocal {
+// `pins` is non-zero. This and ThreadState are written on every publish by
+// their own thread only, so each starts its own cache line.
+struct alignas(cache_line) BusLocal {
     std::uint64_t bus_id = 0;
     std::uint64_t version = 0;
     std::uint64_t last_use = 0;
@@ -104,7 +105,7 @@ struct BusLocal {
     }
 };
 
-struct ThreadState {
+struct alignas(cache_line) ThreadState {
     ThreadState()
         : record(&this_thread_record()),
           token(this_thread_token()),
@@ -465,7 +466,7 @@ BusLocal& BusCore::local_for_slow(ThreadState& ts) {
 
 CounterShard& BusCore::shard() noexcept { return shards_[thread_state().shard]; }
 
-PublishResult BusCore::publish(const EventPtr& event) {
+inline PublishResult BusCore::publish(const EventPtr& event) {
     if (!event) throw std::invalid_argument("publish: the event pointer is null");
     ThreadState& ts = thread_state();
 
