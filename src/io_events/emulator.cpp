@@ -541,21 +541,22 @@ std::string Emulator::ims_token_url() const { return base_url() + "/ims/token/v3
 std::string Emulator::journal_path() const { return impl_->journal_path(); }
 std::string Emulator::journal_url() const { return base_url() + journal_path(); }
 
-Config Emulator::client_config() const {
+Config Emulator::client_config() const { return client_config_at(base_url(), impl_->options); }
+
+Config Emulator::client_config_at(const std::string& base_url, const EmulatorOptions& options) {
     Config c;
-    c.client_id = impl_->options.client_id.empty() ? "emulator-client" : impl_->options.client_id;
-    c.client_secret = Secret(impl_->options.client_secret.empty() ? "emulator-secret"
-                                                                  : impl_->options.client_secret);
+    c.client_id = options.client_id.empty() ? "emulator-client" : options.client_id;
+    c.client_secret = Secret(options.client_secret.empty() ? "emulator-secret" : options.client_secret);
     c.scopes = {"adobeio_api"};
     c.ims_org_id = "EMULATOR@AdobeOrg";
-    c.consumer_org_id = impl_->options.consumer_org_id;
-    c.credential_id = impl_->options.credential_id;
-    c.provider_id = impl_->options.provider_id.empty() ? "00000000-0000-4000-8000-000000000001"
-                                                       : impl_->options.provider_id;
-    c.endpoints.ims_token_url = ims_token_url();
-    c.endpoints.ingress_url = ingress_url();
-    c.endpoints.public_key_base_url = public_key_base_url();
-    c.endpoints.journal_url = journal_url();
+    c.consumer_org_id = options.consumer_org_id;
+    c.credential_id = options.credential_id;
+    c.provider_id = options.provider_id.empty() ? "00000000-0000-4000-8000-000000000001" : options.provider_id;
+    c.endpoints.ims_token_url = base_url + "/ims/token/v3";
+    c.endpoints.ingress_url = base_url + "/";
+    c.endpoints.public_key_base_url = base_url;
+    c.endpoints.journal_url = base_url + "/events/organizations/" + options.consumer_org_id + "/integrations/" +
+                              options.credential_id + "/" + options.registration_id;
     c.connect_timeout = std::chrono::milliseconds(2000);
     c.request_timeout = std::chrono::milliseconds(5000);
     return c;

@@ -243,6 +243,10 @@ public:
     // A Config whose every URL points at this emulator and whose credentials
     // the emulator accepts.
     Config client_config() const;
+    // The same for an emulator that runs elsewhere (another process, such as
+    // `cebus io-events emulator`) at `base_url` ("http://127.0.0.1:8089")
+    // with `options`. Allocates; does not contact it.
+    static Config client_config_at(const std::string& base_url, const EmulatorOptions& options = {});
 
     // Faults. Queued faults are consumed first, one per request, in order.
     void inject(EmulatorRoute route, EmulatorFault fault, std::size_t count = 1);
