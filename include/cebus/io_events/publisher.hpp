@@ -19,15 +19,23 @@
 //   other 4xx      dead-lettered with the status and the start of the body
 //
 // Several requests are in flight: the events are split over `in_flight`
-// durable subscriptions by a hash of (`source`, `id`), each with its own
-// thread and keep-alive connection. Order between events is therefore not
-// kept, which I/O Events does not promise either. A shared rate limiter keeps
+// durable subscriptions by journal sequence (partition k takes k, k+n, ...,
+// and skips the others without decoding them), each with its own thread and
+// keep-alive connection. Order between events is therefore not kept, which
+// I/O Events does not promise either; a retried event holds back only its
+// own partition. A shared rate limiter keeps
 // the request rate under `rate_limit_requests` per `rate_limit_window`
 // (Adobe documents 3,000 requests per 5 s per api key).
 //
 // Delivery is at least once: an event is acknowledged in the journal only
 // after a 200 or 204, so a crash between the POST and the acknowledgement
 // sends it again with the same `id`.
+//
+// NOTE: every event leaves with the provider's `source`, so two local events
+// with the same `id` from different local sources look like one event
+// delivered twice to anyone who de-duplicates on (`source`, `id`), the
+// journal consumer included. Keep ids unique across the sources you forward
+// (UUIDs are).
 #pragma once
 
 #include <atomic>
@@ -119,7 +127,8 @@ public:
 
     // The ingress body for `event`: structured JSON with the provider source
     // and `event_code` as type. Throws ValidationError when the event's data
-    // is not JSON (the ingress accepts only application/json data).
+    // is not JSON (the ingress accepts only application/json data) or
+    // `event_code` is empty.
     static std::string ingress_body(const Event& event, const Config& config,
                                     const std::string& event_code);
 
