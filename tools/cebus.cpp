@@ -15,20 +15,21 @@ constexpr const char* usage_text =
     "  validate FILE...          check CloudEvents JSON, batch and JSON-lines files\n"
     "  match EXPR FILE...        print the events that match a CESQL expression\n"
 #if CEBUS_HAVE_JOURNAL
-    "  inspect DIR               counts, sequence range, size, cursors and dead letters\n"
-    "  tail DIR [--from SEQ] [--follow] [--filter EXPR]\n"
+    "  inspect DIR [--json]      counts, sequence range, size, cursors and dead letters\n"
+    "  tail DIR [--from SEQ] [--follow] [--filter EXPR] [--max N] [--sequence]\n"
     "                            print journal events as JSON lines\n"
-    "  dead-letters list|requeue|purge DIR [...]\n"
+    "  dead-letters list|requeue|purge DIR [--subscription NAME] [SEQ...]\n"
+    "                            list, redeliver or delete dead letters\n"
     "  export DIR [FILE]         write the journal's events as JSON lines\n"
     "  import DIR FILE           append events from JSON lines\n"
 #endif
 #if CEBUS_HAVE_IO_EVENTS
-    "  io-events emulator --port N\n"
+    "  io-events emulator [--port N] [OPTIONS]\n"
     "                            run the Adobe I/O Events emulator on loopback\n"
 #endif
     "  version                   print the version\n"
     "\n"
-    "Run `cebus COMMAND --help` for a command's options.\n";
+    "Run `cebus COMMAND --help` for a command's options and exit status.\n";
 
 }  // namespace
 
