@@ -15,12 +15,15 @@
 
 namespace {
 
+// [snippet:make-event]
+// Builds a small event with the JSON data {"n": n}; the id is unique per type and n.
 cebus::EventPtr make_event(const std::string& type, int n) {
     cebus::EventBuilder builder;
     builder.id(type + "-" + std::to_string(n)).source("/example/host").type(type);
     builder.data_json({{"n", n}});
     return builder.build();
 }
+// [snippet:make-event]
 
 bool expect(const char* what, std::size_t got, std::size_t want) {
     std::cout << what << ": " << got << " (expected " << want << ")\n";
