@@ -175,8 +175,11 @@ cmake_rejects_version() {
     return 1
   fi
   echo "$output"
-  # It must have seen the installed package and turned it down for its version.
-  grep -q "cebusConfig.cmake, version: $version" <<<"$output"
+  # It must have seen the installed package and turned it down for its
+  # version. The lines are joined as in the component check below.
+  local joined
+  joined=$(tr -s ' \n' '  ' <<<"$output")
+  grep -q "cebusConfig.cmake, version: $version" <<<"$joined"
 }
 check cmake-rejects-version cmake_rejects_version
 
@@ -190,8 +193,11 @@ cmake_rejects_component() {
     return 1
   fi
   echo "$output"
-  # CMake wraps the message, so its parts are matched apart.
-  grep -q 'has no' <<<"$output" && grep -q 'component "no_such_part"' <<<"$output"
+  # CMake wraps the message at a width that depends on the path lengths in
+  # it, so the lines are joined and spaces squeezed before matching.
+  local joined
+  joined=$(tr -s ' \n' '  ' <<<"$output")
+  grep -q 'has no component "no_such_part"' <<<"$joined"
 }
 check cmake-rejects-component cmake_rejects_component
 
