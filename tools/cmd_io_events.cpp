@@ -24,7 +24,8 @@ constexpr const char* emulator_usage =
     "                               [--client-secret SECRET] [--provider-id ID]\n"
     "                               [--journal-retry-after SECONDS] [--quiet]\n"
     "\n"
-    "Serves the Adobe I/O Events endpoints on one loopback port until Ctrl-C:\n"
+    "Serves the Adobe I/O Events endpoints on one loopback port until Ctrl-C or\n"
+    "SIGTERM, and prints their URLs:\n"
     "  POST /                 publishing (ingress)\n"
     "  POST /ims/token/v3     OAuth client_credentials tokens\n"
     "  GET  <journal path>    the registration's journal\n"
@@ -36,7 +37,11 @@ constexpr const char* emulator_usage =
     "  --client-secret SECRET accept only this client secret (default: any)\n"
     "  --provider-id ID       accept only events with source urn:uuid:ID\n"
     "  --journal-retry-after SECONDS  retry-after on 204 journal answers (default 10)\n"
-    "  --quiet                do not print each request\n";
+    "  --quiet                do not print each request\n"
+    "\n"
+    "A host's public_key_base_url is the base URL (http://127.0.0.1:PORT), not a\n"
+    "printed key URL. Exit status: 0 after a stop, 1 when the emulator cannot\n"
+    "start (for example ADDR is not a loopback address), 2 on a usage error.\n";
 
 int run_emulator(const Args& args, std::ostream& out, std::ostream& err) {
     io_events::EmulatorOptions options;
