@@ -191,8 +191,10 @@ struct PublishResult {
 
 // Delivery latency: enqueue to handler start, in power-of-two buckets.
 // Bucket i counts latencies in [2^i, 2^(i+1)) nanoseconds (bucket 0 also
-// takes 0). Sampled: an event is timed when its mailbox was empty, and one
-// in 16 otherwise, so a busy queue costs no clock reads per event.
+// takes 0). Sampled: an event is timed when its publisher saw the mailbox
+// empty, and one in 16 otherwise, so a busy queue costs no clock reads per
+// event. A publisher refreshes its view of the mailbox only when the mailbox
+// looks full, so a steady stream is mostly timed one in 16.
 struct LatencyHistogram {
     // Number of buckets. The last one also takes every latency of 2^39 ns
     // (about 550 s) or more.
@@ -384,7 +386,9 @@ public:
     // Routes an event to every subscriber whose filter matches. Thread-safe,
     // callable from handlers (then deferred, see the file comment). Sync
     // handlers run before it returns; it holds no lock while they run.
-    // Allocates only when a mailbox grows or a producer token is created.
+    // Allocates only when a mailbox grows, a producer token is created, or
+    // the thread publishes to this bus for the first time (its per-thread
+    // cache and counters).
     // Throws PublishError when a `fail` mailbox is full or a `block` wait
     // times out, after delivering to every other matching subscriber. After
     // stop_now() every publish is dropped and counted as `stopped`.
