@@ -12,6 +12,7 @@
 #   CEBUS_SUITES        meson test suites to run, space-separated (core,
 #                       journal, io_events, examples, packaging, docs;
 #                       default: all). Every folder is still built whole.
+#   CEBUS_JOBS          parallel compile jobs (default: ninja's choice)
 #   CEBUS_TSAN_SUITES   meson test suites run under ThreadSanitizer
 #                       (default: CEBUS_SUITES; CI names the concurrent ones)
 #   CEBUS_FUZZ_SECONDS  when set, also run every fuzz target that long
@@ -60,7 +61,7 @@ run_suite() {
   shift 2
   echo "== $label: building in $dir"
   configure "$dir" "$@"
-  ninja -C "$dir"
+  ninja -C "$dir" ${CEBUS_JOBS:+-j "$CEBUS_JOBS"}
   echo "== $label: running tests"
   local status=0
   meson test -C "$dir" --print-errorlogs --num-processes 2 "${MESON_TEST_ARGS[@]}" || status=$?
