@@ -318,7 +318,7 @@ public:
         std::ofstream csv(settings_.csv);
         csv << "t_s,rss_kb,anon_kb,rate,async_depth,durable_lag,journal_events,journal_file_kb,"
                "sync_p50_us,sync_p99_us,async_p50_us,async_p99_us,async_max_us,"
-               "durable_p50_us,durable_p99_us,durable_max_us,dropped,subscriptions,trimmed\n";
+               "durable_p50_us,durable_p99_us,durable_max_us,dropped,subscriptions,trimmed,stored_kb\n";
 
         std::vector<double> t, anon, backlog, file_kb;
         std::vector<bool> trimming;  // retention trimmed during the interval before the sample
@@ -356,7 +356,7 @@ public:
                 << async.quantile_us(0.99) << ',' << static_cast<double>(async.max) / 1000.0 << ','
                 << durable.quantile_us(0.5) << ',' << durable.quantile_us(0.99) << ','
                 << static_cast<double>(durable.max) / 1000.0 << ',' << metrics.dropped_total() << ','
-                << metrics.subscriptions << ',' << trimmed << '\n';
+                << metrics.subscriptions << ',' << trimmed << ',' << stats.stored_bytes / 1024 << '\n';
             csv.flush();
             std::fprintf(stderr,
                          "soak: t=%5.0fs rss=%ld KiB anon=%ld KiB rate=%.0f/s depth=%zu lag=%llu "
@@ -371,6 +371,7 @@ public:
             anon.push_back(static_cast<double>(memory.anonymous_kb));
             backlog.push_back(static_cast<double>(async_depth + durable_lag));
             file_kb.push_back(static_cast<double>(stats.file_bytes) / 1024.0);
+            last_stored_kb_ = static_cast<double>(stats.stored_bytes) / 1024.0;
             trimming.push_back(trimmed > last_trimmed);
             last_trimmed = trimmed;
         }
@@ -504,6 +505,10 @@ private:
                   << backlog_limit << "), journal file slope " << file_slope << " KiB/min over " << t_file.size()
                   << " samples while retention trimmed (limit " << settings_.max_file_slope_kb
                   << "), publish errors " << counters_.publish_errors.load() << "\n";
+        if (!file_kb.empty()) {
+            std::cerr << "soak: at the end data.mdb is " << file_kb.back() << " KiB for " << last_stored_kb_
+                      << " KiB of stored records\n";
+        }
         std::vector<std::string> failures;
         if (t2.size() < 3) {
             std::cerr << "soak: too few samples to judge: run longer or sample more often\n";
@@ -543,6 +548,7 @@ private:
                  << ",\n  \"file_samples_judged\": " << t_file.size()
                  << ",\n  \"file_limit_kib_per_min\": " << settings_.max_file_slope_kb
                  << ",\n  \"file_kib_last\": " << (file_kb.empty() ? 0.0 : file_kb.back())
+                 << ",\n  \"stored_kib_last\": " << last_stored_kb_
                  << ",\n  \"publish_errors\": " << counters_.publish_errors.load()
                  << ",\n  \"load_average_1min\": " << load << ",\n  \"failures\": [";
             for (std::size_t i = 0; i < failures.size(); ++i) json << (i ? ", " : "") << '"' << failures[i] << '"';
@@ -560,6 +566,7 @@ private:
     std::deque<cebus::Subscription> churned_;
     std::vector<std::thread> threads_;
     std::atomic<bool> stop_{false};
+    double last_stored_kb_ = 0;  // record bytes retained at the last sample, for the verdict
 };
 
 }  // namespace

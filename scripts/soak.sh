@@ -77,16 +77,22 @@ status=0
 
 if [[ -s $out/soak.csv ]] && (($(wc -l <"$out/soak.csv") > 1)); then
   verdict=$( ((status == 0)) && echo "OK" || echo "FAILED (exit $status)")
+  offered=$(python3 -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["offered_rate"]))' \
+    "$out/soak.json" 2>/dev/null || echo "?")
   # Columns of soak.csv: 1 t_s, 2 rss_kb, 3 anon_kb, 4 rate, 5 async_depth,
   # 6 durable_lag, 7 journal_events, 8 journal_file_kb, 9-10 sync p50/p99,
   # 11-13 async p50/p99/max, 14-16 durable p50/p99/max, 17 dropped,
-  # 18 subscriptions, 19 trimmed.
+  # 18 subscriptions, 19 trimmed, 20 stored_kb (record bytes retained).
   gnuplot <<GNUPLOT
 set datafile separator ','
-set terminal pngcairo size 1200,1300 font 'sans,10'
+set terminal pngcairo noenhanced size 1200,1300 font 'sans,10'
 set output '$plot'
-set key autotitle columnhead top left
-set multiplot layout 4,1 title 'cebus soak: $(uname -m), $(nproc) cores, ${seconds} s at half capacity (scripts/soak.sh), $(date -u +%Y-%m-%d): ${verdict}'
+set key below horizontal
+# Fixed margins keep the time axes of the four panels aligned.
+set lmargin at screen 0.08
+set rmargin at screen 0.92
+set autoscale xfixmax
+set multiplot layout 4,1 title 'cebus soak: $(uname -m), $(nproc) cores, ${seconds} s at ${offered} events/s (scripts/soak.sh), $(date -u +%Y-%m-%d): ${verdict}'
 set xlabel 'time (s)'
 set grid
 set ylabel 'memory (MiB)'
