@@ -4,10 +4,13 @@
 // bodies. The emulator runs in a child process, so the CPU time measured
 // here is the sender's alone.
 //
-// usage: bench_io_events [--events N] [--json FILE]
-// Bounded: N events per run (default 5000), each run stops after 120 s.
+// usage: bench_io_events [--events N] [--in-flight N]... [--only curl|bridge]
+//                        [--json FILE]
+// --in-flight may repeat (default 1, 4 and 16); --only runs one sender, for
+// profiling one side. Bounded: N events per run (default 5000), each run stops after 120 s.
 #include <curl/curl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,6 +50,10 @@ struct Figures {
     std::size_t events = 0;
     double seconds = 0;
     double cpu = 0;
+    // Bridge only: time to construct the publisher (durable subscriptions
+    // attached) and TCP connections opened during the run.
+    double startup_seconds = 0;
+    std::uint64_t connections = 0;
     double per_second() const { return static_cast<double>(events) / seconds; }
     double cpu_us_per_event() const { return cpu * 1e6 / static_cast<double>(events); }
 };
@@ -99,8 +106,10 @@ Figures bridge_run(cebus::journal::Journal& journal, const Config& config, std::
     po.in_flight = in_flight;
     po.rate_limit_requests = 0;  // the loopback emulator has no limit here
     const double cpu0 = cpu_seconds();
+    const std::uint64_t connections0 = client->counters().new_connections;
     const auto t0 = Clock::now();
     Publisher publisher(journal, config, tokens, client, po);
+    const double startup = std::chrono::duration<double>(Clock::now() - t0).count();
     const auto deadline = t0 + std::chrono::seconds(120);
     while (publisher.counters().published < events && Clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -108,6 +117,8 @@ Figures bridge_run(cebus::journal::Journal& journal, const Config& config, std::
     const auto published = publisher.counters().published;
     Figures f{"bridge publisher", in_flight, static_cast<std::size_t>(published),
               std::chrono::duration<double>(Clock::now() - t0).count(), cpu_seconds() - cpu0};
+    f.startup_seconds = startup;
+    f.connections = client->counters().new_connections - connections0;
     publisher.stop();
     if (published < events) std::cerr << "bridge: only " << published << " of " << events << " within 120 s\n";
     return f;
@@ -118,23 +129,35 @@ Figures bridge_run(cebus::journal::Journal& journal, const Config& config, std::
 int main(int argc, char** argv) {
     std::size_t events = 5000;
     std::string json_path;
+    std::vector<std::size_t> in_flight_list;
+    bool run_curl = true, run_bridge = true;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg == "--events" && i + 1 < argc) {
             events = std::stoul(argv[++i]);
         } else if (arg == "--json" && i + 1 < argc) {
             json_path = argv[++i];
+        } else if (arg == "--in-flight" && i + 1 < argc) {
+            in_flight_list.push_back(std::stoul(argv[++i]));
+        } else if (arg == "--only" && i + 1 < argc && (argv[i + 1] == std::string("curl") ||
+                                                        argv[i + 1] == std::string("bridge"))) {
+            run_curl = argv[++i] == std::string("curl");
+            run_bridge = !run_curl;
         } else {
-            std::cerr << "usage: bench_io_events [--events N] [--json FILE]\n";
+            std::cerr << "usage: bench_io_events [--events N] [--in-flight N]... [--only curl|bridge] [--json FILE]\n";
             return 2;
         }
     }
+    if (in_flight_list.empty()) in_flight_list = {1, 4, 16};
 
     // The emulator runs in a child, started before this process has threads.
     int ports[2];
     if (pipe(ports) != 0) return 1;
     const pid_t child = fork();
     if (child == 0) {
+        // Its threads inherit this name, so a profile of the whole run can be
+        // split with `perf report --comm bench_io_events`.
+        prctl(PR_SET_NAME, "emulator");
         EmulatorOptions eo;
         eo.rate_limit_requests = 0;
         Emulator emu(eo);
@@ -178,9 +201,9 @@ int main(int argc, char** argv) {
         journal.append_batch(std::move(batch)).get();
         const std::string token = tokens->token().reveal();
 
-        for (std::size_t n : {1, 4, 16}) {
-            results.push_back(curl_loop(config, token, bodies, n));
-            results.push_back(bridge_run(journal, config, client, tokens, n, events));
+        for (std::size_t n : in_flight_list) {
+            if (run_curl) results.push_back(curl_loop(config, token, bodies, n));
+            if (run_bridge) results.push_back(bridge_run(journal, config, client, tokens, n, events));
         }
     }
     fs::remove_all(dir);
@@ -188,16 +211,19 @@ int main(int argc, char** argv) {
     waitpid(child, nullptr, 0);
 
     nlohmann::json out = nlohmann::json::array();
-    std::printf("%-18s %9s %8s %10s %14s\n", "sender", "in flight", "events", "events/s", "CPU us/event");
+    std::printf("%-18s %9s %8s %10s %14s %10s %12s\n", "sender", "in flight", "events", "events/s", "CPU us/event",
+                "start ms", "connections");
     for (std::size_t i = 0; i < results.size(); ++i) {
         const Figures& f = results[i];
-        std::printf("%-18s %9zu %8zu %10.0f %14.1f\n", f.kind.c_str(), f.in_flight, f.events, f.per_second(),
-                    f.cpu_us_per_event());
+        std::printf("%-18s %9zu %8zu %10.0f %14.1f %10.1f %12llu\n", f.kind.c_str(), f.in_flight, f.events,
+                    f.per_second(), f.cpu_us_per_event(), f.startup_seconds * 1e3,
+                    static_cast<unsigned long long>(f.connections));
         out.push_back({{"sender", f.kind}, {"in_flight", f.in_flight}, {"events", f.events},
                        {"seconds", f.seconds}, {"events_per_second", f.per_second()},
-                       {"cpu_us_per_event", f.cpu_us_per_event()}});
+                       {"cpu_us_per_event", f.cpu_us_per_event()}, {"startup_seconds", f.startup_seconds},
+                       {"connections", f.connections}});
     }
-    for (std::size_t i = 0; i + 1 < results.size(); i += 2) {
+    for (std::size_t i = 0; run_curl && run_bridge && i + 1 < results.size(); i += 2) {
         const Figures& curl = results[i];
         const Figures& bridge = results[i + 1];
         std::printf("in flight %2zu: bridge/libcurl throughput %.2f, CPU per event %.2f\n", curl.in_flight,
