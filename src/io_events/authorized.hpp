@@ -1,5 +1,5 @@
 // Internal: the request plumbing the publisher and the journal consumer share.
-// Both send requests with a bearer token and the api key, and both answer a
+// Both send requests with a bearer token and the api key, and both handle a
 // 401 the same way: drop the token and send once more with a fresh one.
 #pragma once
 
@@ -20,7 +20,7 @@ struct AuthorizedResponse {
     // when every attempt got one. No request is sent without a token.
     std::string token_error;
     int requests = 0;      // requests sent: 0, 1 or 2
-    int unauthorized = 0;  // 401 answers among them
+    int unauthorized = 0;  // 401 responses among them
     // True when `before_send` returned false; nothing more was sent.
     bool cancelled = false;
 };
@@ -34,7 +34,8 @@ void add_api_headers(http::Headers& headers, const Config& config);
 // more with a fresh token; a second 401 is returned as it is. `before_send`
 // (may be empty) runs before each send, e.g. to wait for a rate limiter, and
 // returning false cancels. Blocks for the requests; thread-safe as the client
-// and token source are. Never throws for HTTP or token failures.
+// and token source are. HTTP failures and TokenError end up in the result;
+// only what HttpClient::send throws (no curl handle) propagates.
 AuthorizedResponse send_authorized(const HttpClient& client, TokenSource& tokens, HttpRequest request,
                                    const std::function<bool()>& before_send = {});
 
