@@ -302,6 +302,12 @@ int main(int argc, char** argv) {
             inputs.emplace_back(arg);
         }
     }
+#if !CEBUS_HAVE_IO_EVENTS
+    if (target.console_file || target.emulator_port != 0) {
+        std::cerr << "quickstart: built without the I/O Events bridge (meson option io_events)\n";
+        return 2;
+    }
+#endif
     if (inputs.empty()) {
         const char* env = std::getenv("CEBUS_TEST_DATA");
         const fs::path root = env ? fs::path(env) : fs::path("tests/data");
@@ -433,11 +439,6 @@ int main(int argc, char** argv) {
             std::cerr << "quickstart: I/O Events bridge: " << e.what() << '\n';
             return 1;
         }
-    }
-#else
-    if (target.console_file || target.emulator_port != 0) {
-        std::cerr << "quickstart: built without the I/O Events bridge (meson option io_events)\n";
-        return 2;
     }
 #endif
     return 0;
