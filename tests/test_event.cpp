@@ -71,6 +71,22 @@ TEST_CASE("integer extensions must fit in 32 bits") {
           std::string::npos);
 }
 
+TEST_CASE("integer extensions take any integer type") {
+    const auto integer_of = [](const EventPtr& event) {
+        return std::get<std::int32_t>(*event->extension("n"));
+    };
+    CHECK(integer_of(minimal().extension("n", 7).build()) == 7);
+    CHECK(integer_of(minimal().extension("n", std::int32_t{-7}).build()) == -7);
+    CHECK(integer_of(minimal().extension("n", std::int16_t{300}).build()) == 300);
+    CHECK(integer_of(minimal().extension("n", 4000000000U - 3999999999U).build()) == 1);
+    CHECK(integer_of(minimal().extension("n", std::size_t{2147483647}).build()) == 2147483647);
+
+    const auto too_large = error_of(minimal().extension("n", std::uint64_t{18446744073709551615ULL}));
+    CHECK(too_large.find("18446744073709551615") != std::string::npos);
+    CHECK(too_large.find("fit in 32 bits") != std::string::npos);
+    CHECK(error_of(minimal().extension("n", 2147483648U)).find("2147483648") != std::string::npos);
+}
+
 TEST_CASE("dataschema must be an absolute URI") {
     CHECK_NOTHROW(minimal().dataschema("https://example.com/s.json").build());
     CHECK(error_of(minimal().dataschema("#")).find("invalid dataschema \"#\"") == 0);

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -288,10 +289,23 @@ public:
 
     // Sets an extension, replacing an earlier one of the same name. A
     // std::string value is String; use Uri, UriRef, Timestamp or Binary for
-    // the other types. Integer takes std::int32_t; wider integers are checked
-    // on build().
+    // the other types. Any integer type gives Integer; a value outside the
+    // 32-bit range CloudEvents allows makes build() throw ValidationError.
+    // Character types are not integers here: pass a string.
     EventBuilder& extension(std::string name, AttributeValue value);
     EventBuilder& extension(std::string name, std::int64_t value);
+    template <std::integral Integer>
+        requires(!std::same_as<Integer, bool> && !std::same_as<Integer, char> &&
+                 !std::same_as<Integer, signed char> && !std::same_as<Integer, unsigned char> &&
+                 !std::same_as<Integer, wchar_t> && !std::same_as<Integer, char8_t> &&
+                 !std::same_as<Integer, char16_t> && !std::same_as<Integer, char32_t> &&
+                 !std::same_as<Integer, std::int64_t>)
+    EventBuilder& extension(std::string name, Integer value) {
+        if (std::in_range<std::int32_t>(value)) {
+            return extension(std::move(name), AttributeValue(static_cast<std::int32_t>(value)));
+        }
+        return out_of_range_integer(std::move(name), std::to_string(value));
+    }
     EventBuilder& extension(std::string name, bool value) {
         return extension(std::move(name), AttributeValue(value));
     }
@@ -341,7 +355,11 @@ private:
     std::optional<Timestamp> time_;
     std::optional<std::string> time_text_;
     std::vector<std::pair<std::string, AttributeValue>> extensions_;
-    std::vector<std::pair<std::string, std::int64_t>> wide_integers_;
+    // Integer extensions outside the 32-bit range, as decimal text, so
+    // build() can name the value it rejects.
+    std::vector<std::pair<std::string, std::string>> wide_integers_;
+
+    EventBuilder& out_of_range_integer(std::string name, std::string decimal);
 
     DataKind data_kind_ = DataKind::none;
     std::string data_;

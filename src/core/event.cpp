@@ -658,8 +658,12 @@ EventBuilder& EventBuilder::extension(std::string name, std::int64_t value) {
     if (value >= std::numeric_limits<std::int32_t>::min() && value <= std::numeric_limits<std::int32_t>::max()) {
         return extension(std::move(name), AttributeValue(static_cast<std::int32_t>(value)));
     }
+    return out_of_range_integer(std::move(name), std::to_string(value));
+}
+
+EventBuilder& EventBuilder::out_of_range_integer(std::string name, std::string decimal) {
     remove(name);
-    wide_integers_.emplace_back(std::move(name), value);
+    wide_integers_.emplace_back(std::move(name), std::move(decimal));
     return *this;
 }
 
@@ -742,7 +746,7 @@ EventPtr EventBuilder::build() const {
 
     if (!wide_integers_.empty()) {
         const auto& [name, value] = wide_integers_.front();
-        throw ValidationError("extension " + name, std::to_string(value),
+        throw ValidationError("extension " + name, value,
                               "Integer must fit in 32 bits (-2147483648 to 2147483647)");
     }
     for (const auto& [name, value] : extensions_) {
