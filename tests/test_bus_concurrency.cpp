@@ -297,7 +297,7 @@ TEST_CASE("subscribe churn returns memory") {
 // Contract 5 under AddressSanitizer: the handler reads a heap object that is
 // freed as soon as reset() returns, while another thread publishes in a
 // tight loop. The publisher marks a call in progress with plain stores and
-// a compiler fence, and reset() pays the full fence (membarrier); a handler
+// a compiler fence, and reset() pays the full fence (membarrier). A handler
 // call that started or continued after reset() returned would read freed
 // memory, which ASan reports.
 TEST_CASE("reset under tight publish loop") {

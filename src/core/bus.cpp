@@ -67,7 +67,7 @@ struct TokenSlot {
     return diff == 0;
 }
 
-// What one thread caches for one bus: the routing snapshot it last read,
+// The cache one thread keeps for one bus: the routing snapshot it last read,
 // its producer tokens and its counter block. The snapshot stays valid while
 // `pins` is non-zero. This and ThreadState are written on every publish by
 // their own thread only, so each starts its own cache line.

@@ -21,9 +21,9 @@
 #include <cebus/bus.hpp>
 
 // Everything here is private to libcebus. Hidden visibility lets the
-// compiler call and inline these functions directly; with the default, a
-// shared library routes every call between them through the PLT, because
-// another library could interpose them.
+// compiler call and inline these functions directly. With the default
+// visibility, a shared library routes every call between them through the
+// PLT, because another library could interpose them.
 #pragma GCC visibility push(hidden)
 
 namespace cebus::detail {
@@ -83,8 +83,9 @@ struct alignas(cache_line) InvokeRecord {
 
 // The calling thread's record, acquired on first use.
 InvokeRecord& this_thread_record();
-// True once membarrier(2) registration succeeded; set before any handler
-// can run (the first Bus constructor asks for it) and never cleared.
+// True once membarrier(2) registration succeeded. Set before any handler
+// can run, because every BusCore constructor calls init_fences(), and
+// never cleared.
 extern std::atomic<bool> g_asymmetric_fences;
 // Makes sure the fence mode is settled; called by every BusCore constructor.
 void init_fences() noexcept;

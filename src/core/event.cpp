@@ -142,7 +142,7 @@ long read_u_escape(const char* p, const char* end) noexcept {
 
 // A one-pass RFC 8259 check that gives the same answer as
 // nlohmann::json::accept, about ten times faster: building an event with
-// JSON data spent most of its time in that parser. It answers `unsure`
+// JSON data spent most of its time in that parser. It returns `unsure`
 // where nlohmann's own rules go beyond the grammar: a leading byte order
 // mark (skipped there), numbers with an exponent or over 300 digits (whose
 // double may overflow, which nlohmann rejects) and nesting deeper than 256.
