@@ -1018,8 +1018,8 @@ TEST_CASE("trim under load keeps the file flat", "[journal][retention]") {
     CHECK(s.dedup_entries <= 4000 + o.retention.trim_batch);
     INFO("file bytes after warm-up " << size_after_warmup << ", after " << measured_rounds
                                       << " more rounds " << s.file_bytes << "; de-dup entries " << s.dedup_entries);
-    // 48,000 events pass through a journal that keeps 4,000 (about 1.5 MB of
-    // records). Freed pages are reused, so the file may grow by LMDB's page
+    // 48,000 events pass through a journal that keeps 4,000, about 1.5 MB of
+    // records. Freed pages are reused, so the file may grow by LMDB's page
     // reuse slack, not with the events: at most 10 % plus 256 KiB.
     CHECK(s.file_bytes <= size_after_warmup + size_after_warmup / 10 + (256u << 10));
 }

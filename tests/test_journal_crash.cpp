@@ -5,6 +5,9 @@
 // CEBUS_CRASH_CYCLES sets the number of append cycles (default 200) and
 // CEBUS_READER_CYCLES the reader-table cycles (default 1000);
 // scripts/crash-loop.sh runs longer loops. CEBUS_CRASH_SEED repeats a run.
+// Under ThreadSanitizer every child starts about ten times slower, so the
+// defaults drop to 100 and 200 cycles. The reader loop still outnumbers the
+// 126 reader slots, and the plain build runs the full loops.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +29,14 @@
 namespace cj = cebus::journal;
 
 namespace {
+
+#if defined(__SANITIZE_THREAD__)
+constexpr int default_crash_cycles = 100;
+constexpr int default_reader_cycles = 200;
+#else
+constexpr int default_crash_cycles = 200;
+constexpr int default_reader_cycles = 1000;
+#endif
 
 int env_int(const char* name, int fallback) {
     const char* v = std::getenv(name);
@@ -98,7 +109,7 @@ void kill_and_reap(pid_t pid, int& status) {
 
 TEST_CASE("kill -9 loop keeps every invariant", "[journal][crash]") {
     const std::string child = child_path();
-    const int cycles = env_int("CEBUS_CRASH_CYCLES", 200);
+    const int cycles = env_int("CEBUS_CRASH_CYCLES", default_crash_cycles);
     const unsigned seed = static_cast<unsigned>(env_int("CEBUS_CRASH_SEED", static_cast<int>(std::random_device{}())));
     INFO("CEBUS_CRASH_SEED=" << seed);
     std::mt19937 rng(seed);
@@ -279,7 +290,7 @@ TEST_CASE("kill -9 loop keeps every invariant", "[journal][crash]") {
 }
 
 TEST_CASE("reader table survives killed readers", "[journal][crash]") {
-    const int cycles = env_int("CEBUS_READER_CYCLES", 1000);
+    const int cycles = env_int("CEBUS_READER_CYCLES", default_reader_cycles);
     jtest::TempDir tmp;
     const std::string dir = (tmp.path() / "journal").string();
     {

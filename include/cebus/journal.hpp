@@ -148,10 +148,10 @@ struct RetentionPolicy {
 enum class LogLevel { debug, info, warning, error };
 // Receives log lines. It may be called from any thread, most often the
 // writer's, so it should return quickly. An exception it throws is ignored.
-// A message that repeats (a failing commit, a handler that keeps failing, a
-// subscription that cannot read) is passed on once, then at most once a
-// second with the number of like messages suppressed in between; a last
-// count arrives within about a second after the repeats stop.
+// Repeated messages are rate limited: a failing commit, a handler that keeps
+// failing, a subscription that cannot read. The first is passed on, then at
+// most one a second with the number of like messages suppressed in between.
+// When the repeats stop, a last count follows within about a second.
 using Logger = std::function<void(LogLevel level, std::string_view message)>;
 
 // Points in the writer where a test can inject a failure. A hook returning a
@@ -576,21 +576,21 @@ public:
 
     // ---- Observer signals ----------------------------------------------
 
-    // A slot connected here runs for every event a durable subscription
-    // moves to the dead-letter store, after that move is durable, on the
-    // subscription's delivery thread: the subscription's name, the event's
+    // Called for every event a durable subscription moves to the
+    // dead-letter store, once that move is durable, on the subscription's
+    // delivery thread. Arguments: the subscription's name, the event's
     // sequence, the reason (the handler's, or why the journal gave up) and
-    // the deliveries made. Unreadable records count with 0 attempts.
+    // the deliveries made (0 for a record that could not be read).
     using DeadLetteredSlot = void(std::string_view subscription, std::uint64_t sequence,
                                   std::string_view reason, std::uint32_t attempts);
-    // A slot connected here runs on the writer thread for every write
-    // transaction that failed (the error the producers of the batch get, and
-    // how many events the batch held; 0 for retention and other
-    // maintenance). It runs before those producers see the error.
+    // Called on the writer thread for every write transaction that failed,
+    // before the producers of the batch get the error. Arguments: that
+    // error, and the events the batch held (0 for retention and other
+    // maintenance).
     using CommitFailedSlot = void(const JournalError& error, std::size_t events);
-    // Connect a slot; disconnect through the returned connection. Slots must
-    // return quickly and must not throw (an exception is caught and logged).
-    // Thread-safe; allocates.
+    // Connect a slot, which stays connected until the returned connection
+    // is disconnected. Slots must return quickly and must not throw: an
+    // exception is caught and logged. Thread-safe; allocates.
     boost::signals2::connection on_dead_lettered(std::function<DeadLetteredSlot> slot);
     boost::signals2::connection on_commit_failed(std::function<CommitFailedSlot> slot);
 

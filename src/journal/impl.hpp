@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -77,20 +78,27 @@ struct Request {
     std::function<void(OpContext&)> op;
     std::function<void(std::exception_ptr)> op_done;
 
-    std::promise<AppendResult> single;
-    std::promise<std::vector<AppendResult>> batch;
+    // Only the promise of the request's kind exists: a std::promise
+    // allocates its shared state when constructed.
+    std::optional<std::promise<AppendResult>> single;
+    std::optional<std::promise<std::vector<AppendResult>>> batch;
     AppendCallback callback;
 
-    std::vector<AppendResult> results;
+    AppendResult one;                   // the result of a single or callback append
+    std::vector<AppendResult> results;  // the results of a batch
+
+    // The results of this request's events (one, or the batch's).
+    AppendResult* result_slots() noexcept { return kind == Kind::batch ? results.data() : &one; }
+    std::size_t result_count() const noexcept { return kind == Kind::batch ? results.size() : (kind == Kind::op ? 0 : 1); }
     std::exception_ptr op_error;
     std::size_t bytes = 0;
 };
 
-// Keeps a repeated log message from flooding the host's logger: the first
-// message of a key is passed on, later ones within `interval` of the last
-// passed one are counted instead, and the count is reported with the next
-// passed message or, if none comes, by due() (called by the writer's
-// housekeeping and on close). Thread-safe.
+// Keeps a repeated log message from flooding the host's logger. The first
+// message of a key is passed on, and later ones within `interval` of the last
+// passed one are counted instead. The count goes out with the next passed
+// message, or else through due(), which the writer's housekeeping and the
+// close call. Thread-safe.
 class LogLimiter {
 public:
     using Clock = std::chrono::steady_clock;

@@ -40,9 +40,9 @@ std::int64_t now_ns() { return to_ns(std::chrono::system_clock::now()); }
 
 }  // namespace
 
-// LMDB reports a short write as EIO, which is what a full file system gives
-// when part of a batch fitted. Naming the free space tells an operator which
-// of the two it is.
+// LMDB reports a short write as EIO, and a full file system causes one when
+// only part of a batch fits. The free space in the message shows an operator
+// which of the two happened.
 std::string Journal::Impl::space_note(int rc) const {
     if (rc != EIO && rc != ENOSPC) return {};
     struct statvfs fs {};
@@ -340,7 +340,8 @@ void Journal::Impl::submit(std::unique_ptr<Request> req) {
 std::future<AppendResult> Journal::append(EventPtr event) {
     auto req = std::make_unique<Request>();
     req->kind = Request::Kind::single;
-    auto fut = req->single.get_future();
+    req->single.emplace();
+    auto fut = req->single->get_future();
     if (!event) throw JournalError(Errc::invalid, "journal: append of a null EventPtr");
     try {
         req->events.push_back(encode_pending(impl_->opt, *event));
@@ -371,7 +372,8 @@ std::future<std::vector<AppendResult>> Journal::append_batch_with_state(std::vec
                                                                         std::string state_value) {
     auto req = std::make_unique<Request>();
     req->kind = Request::Kind::batch;
-    auto fut = req->batch.get_future();
+    req->batch.emplace();
+    auto fut = req->batch->get_future();
     try {
         if (!state_key.empty() || !state_value.empty()) {
             if (state_key.empty() || state_key.size() > 400) {
@@ -413,7 +415,7 @@ void Journal::Impl::run_op(std::function<void(OpContext&)> op) {
     auto f = p->get_future();
     post_op(std::move(op), [p](std::exception_ptr e) {
         if (e) {
-            p->set_exception(e);
+            p->set_exception(std::move(e));
         } else {
             p->set_value();
         }
@@ -563,10 +565,15 @@ void Journal::Impl::apply(MDB_txn* txn, std::unique_ptr<Request>* begin, std::un
             continue;
         }
 
-        req.results.resize(req.events.size());
+        if (req.kind == Request::Kind::batch) {
+            req.results.assign(req.events.size(), AppendResult{});
+        } else {
+            req.one = AppendResult{};
+        }
+        AppendResult* const slots = req.result_slots();
         for (std::size_t idx = 0; idx < req.events.size(); ++idx) {
             PendingEvent& pe = req.events[idx];
-            AppendResult& res = req.results[idx];
+            AppendResult& res = slots[idx];
 
             bool index_it = !pe.dedup_key.empty();
             if (index_it) {
@@ -769,8 +776,9 @@ void Journal::Impl::complete(std::vector<std::unique_ptr<Request>>& done, std::e
     for (auto& r : done) {
         std::size_t stored = 0;
         if (!error) {
-            for (const auto& res : r->results) {
-                if (res.duplicate) {
+            const AppendResult* slots = r->result_slots();
+            for (std::size_t i = 0; i < r->result_count(); ++i) {
+                if (slots[i].duplicate) {
                     metrics.duplicates++;
                 } else {
                     ++stored;
@@ -780,31 +788,32 @@ void Journal::Impl::complete(std::vector<std::unique_ptr<Request>>& done, std::e
         } else {
             metrics.failed_appends += r->events.size();
         }
+        std::exception_ptr mine = error ? error : std::move(r->op_error);
         try {
             switch (r->kind) {
                 case Request::Kind::single:
-                    if (error) {
-                        r->single.set_exception(error);
+                    if (mine) {
+                        r->single->set_exception(std::move(mine));
                     } else {
-                        r->single.set_value(r->results.at(0));
+                        r->single->set_value(r->one);
                     }
                     break;
                 case Request::Kind::batch:
-                    if (error) {
-                        r->batch.set_exception(error);
+                    if (mine) {
+                        r->batch->set_exception(std::move(mine));
                     } else {
-                        r->batch.set_value(std::move(r->results));
+                        r->batch->set_value(std::move(r->results));
                     }
                     break;
                 case Request::Kind::callback:
-                    if (error) {
-                        r->callback(AppendResult{}, error);
+                    if (mine) {
+                        r->callback(AppendResult{}, std::move(mine));
                     } else {
-                        r->callback(r->results.at(0), nullptr);
+                        r->callback(r->one, nullptr);
                     }
                     break;
                 case Request::Kind::op:
-                    if (r->op_done) r->op_done(error ? error : r->op_error);
+                    if (r->op_done) r->op_done(std::move(mine));
                     break;
             }
         } catch (...) {

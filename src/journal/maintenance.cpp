@@ -139,10 +139,9 @@ std::uint64_t Journal::Impl::prune_dedup(OpContext& ctx, bool& more) {
     const Dbis& dbi = ctx.dbi;
     std::uint64_t count = meta_get(txn, dbi, "dedup_count", 0);
     const std::uint64_t count_before = count;
-    // Entries of events that retention removed go too: the index covers the
-    // events the journal still holds, so its size follows retention and the
-    // file stops growing once retention trims (the window and
-    // dedup_max_entries alone would let it grow to its own, larger bound).
+    // Entries of events that retention removed go too, so the index size
+    // follows retention and the file stops growing once retention trims.
+    // The window and dedup_max_entries alone allow a much larger index.
     const std::uint64_t first_kept = meta_get(txn, dbi, "first_seq", 1);
     const std::int64_t cut =
         ctx.now_ns - std::chrono::duration_cast<std::chrono::nanoseconds>(opt.dedup_window).count();
