@@ -87,6 +87,13 @@ struct alignas(cache_line) BusLocal {
     std::size_t last_length = SIZE_MAX;
     const std::vector<RouteEntry>* last_entries = nullptr;
 
+    BusLocal() = default;
+    BusLocal(const BusLocal&) = delete;
+    BusLocal& operator=(const BusLocal&) = delete;
+    // A thread that exits hands its counter block back like an eviction
+    // does; otherwise every thread that ever published would keep one.
+    ~BusLocal() { clear(); }
+
     void clear() {
         // Tokens go before their owners (TokenSlot member order).
         tokens.clear();
