@@ -23,6 +23,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Checked before anything is built, so a typo costs no build time.
+case ${CEBUS_SANITIZERS:-} in
+  "" | asan | tsan | all) ;;
+  *)
+    echo "cebus: unknown CEBUS_SANITIZERS value \"$CEBUS_SANITIZERS\": use asan, tsan or all" >&2
+    exit 2
+    ;;
+esac
+
 bash scripts/deps.sh
 
 # When meson finds ccache it compiles through it. Hashing paths relative to
@@ -123,11 +132,6 @@ case ${CEBUS_SANITIZERS:-} in
     mapfile -t MESON_TEST_ARGS < <(suite_args ${CEBUS_TSAN_SUITES:-${CEBUS_SUITES:-}})
     within_budget "tsan" &&
     run_suite "$build_dir-tsan" "tsan" -Db_sanitize=thread "${sanitizer_options[@]}"
-    ;;
-  "") ;;
-  *)
-    echo "cebus: unknown CEBUS_SANITIZERS value \"$CEBUS_SANITIZERS\": use asan, tsan or all" >&2
-    exit 2
     ;;
 esac
 
