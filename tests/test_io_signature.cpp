@@ -290,6 +290,25 @@ TEST_CASE("webhook answers both challenge forms") {
     CHECK(receiver.counters().challenges == 2);
 }
 
+TEST_CASE("servers reject a port in use") {
+    Emulator emu;
+    EmulatorOptions taken;
+    taken.port = emu.port();
+    CHECK_THROWS_WITH(Emulator(taken), Catch::Contains("cannot bind"));
+
+    TempDir dir;
+    cebus::journal::Journal journal(journal_options(dir.path));
+    WebhookReceiver receiver(journal, emu.client_config(), client());
+    WebhookReceiverOptions same_port;
+    same_port.port = receiver.port();
+    CHECK_THROWS_WITH(WebhookReceiver(journal, emu.client_config(), client(), same_port),
+                      Catch::Contains("cannot bind"));
+    WebhookReceiverOptions emulator_port;
+    emulator_port.port = emu.port();
+    CHECK_THROWS_WITH(WebhookReceiver(journal, emu.client_config(), client(), emulator_port),
+                      Catch::Contains("cannot bind"));
+}
+
 TEST_CASE("webhook stores verified deliveries") {
     Emulator emu;
     TempDir dir;

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "crypto.hpp"
+#include "listen_socket.hpp"
 #include "url.hpp"
 
 namespace cebus::io_events {
@@ -500,6 +501,7 @@ Emulator::Emulator(EmulatorOptions options) : impl_(std::make_unique<Impl>(std::
         d.handle_key(req, res);
     });
 
+    detail::use_exclusive_port(d.server);
     d.port = d.options.port == 0 ? d.server.bind_to_any_port(d.options.host)
                                  : (d.server.bind_to_port(d.options.host, d.options.port)
                                         ? d.options.port

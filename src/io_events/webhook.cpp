@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "inbound.hpp"
+#include "listen_socket.hpp"
 
 namespace cebus::io_events {
 
@@ -140,6 +141,7 @@ WebhookReceiver::WebhookReceiver(journal::Journal& journal, Config config, std::
     });
     d.server.Post(d.options.path, [&d](const httplib::Request& req, httplib::Response& res) { d.handle_post(req, res); });
 
+    detail::use_exclusive_port(d.server);
     d.port = d.options.port == 0
                  ? d.server.bind_to_any_port(d.options.host)
                  : (d.server.bind_to_port(d.options.host, d.options.port) ? d.options.port : -1);
