@@ -22,7 +22,6 @@ namespace detail {
 namespace {
 
 std::atomic<std::uint64_t> g_next_bus_id{1};
-std::atomic<unsigned> g_next_shard{0};
 
 void cpu_relax() noexcept {
 #if defined(__x86_64__)
