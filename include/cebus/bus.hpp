@@ -285,10 +285,17 @@ using arg_t = std::remove_cvref_t<std::tuple_element_t<I, typename callable_trai
 
 [[noreturn]] void throw_decode_error(const Event& event, std::string_view type_name, const std::exception& cause);
 
+template <class T>
+concept json_decodable = requires(const nlohmann::json& json) { json.template get<T>(); };
+
 // Decodes the event's data as T: the native value when the producer attached
 // a T, otherwise the JSON data through from_json. Throws DecodeError.
 template <class T>
 T decode_data(const Event& event) {
+    static_assert(json_decodable<T>,
+                  "a typed handler's T needs a from_json(const nlohmann::json&, T&) found by "
+                  "argument-dependent lookup (or an nlohmann::adl_serializer<T> specialisation), "
+                  "because events that arrive as JSON are decoded with it");
     if (const T* native = event.native_data<T>()) return *native;
     try {
         return event.data_json().template get<T>();

@@ -93,7 +93,29 @@ results=$(printf '%s\n' "${jobs[@]}" |
   xargs -P "$(nproc)" -L 1 bash -c 'run_job "$@"' _)
 echo "$results"
 
+# A typed handler whose type has no from_json must fail to compile with
+# the bus's own message, not pages of nlohmann template errors.
+no_from_json_unit='#include <cebus/bus.hpp>
+struct NoJson { int x = 0; };
+int main() {
+    cebus::Bus bus;
+    auto s = bus.subscribe(cebus::Filter(), [](const NoJson&) {});
+    return 0;
+}'
+cxx=${compilers[0]}
+if printf '%s\n' "$no_from_json_unit" |
+  "$cxx" "${flags[@]}" -x c++ - -o /dev/null >"$work/no_from_json.log" 2>&1; then
+  extra="FAILED $cxx typed handler without from_json compiled"
+elif grep -q "needs a from_json" "$work/no_from_json.log"; then
+  extra="ok     $cxx typed handler without from_json is rejected"
+else
+  extra="FAILED $cxx typed handler without from_json: no clear message"
+  extra+=$'\n'$(head -20 "$work/no_from_json.log" | sed 's/^/    /')
+fi
+echo "$extra"
+results+=$'\n'$extra
+
 passed=$(grep -c '^ok ' <<<"$results")
 failed=$(grep -c '^FAILED ' <<<"$results")
 echo "test cases: $((passed + failed)) | $passed passed | $failed failed"
-((failed == 0 && passed == ${#jobs[@]}))
+((failed == 0 && passed == ${#jobs[@]} + 1))
