@@ -348,8 +348,10 @@ struct CursorInfo {
     // The retention policy stored by the subscription's last subscribe().
     RetentionAtCursor at_retention = RetentionAtCursor::wait;
     std::uint64_t skipped_events = 0;  // total trimmed before delivery (skip policy)
-    // First and last sequence of the most recent skipped range; 0 for none.
-    std::uint64_t last_skipped_first = 0, last_skipped_last = 0;
+    // First sequence of the most recent skipped range; 0 for none.
+    std::uint64_t last_skipped_first = 0;
+    // Last sequence of the most recent skipped range; 0 for none.
+    std::uint64_t last_skipped_last = 0;
     // Entries of this subscription in the dead-letter store (requeued
     // ones included until they are delivered).
     std::uint64_t dead_letters = 0;
