@@ -603,10 +603,9 @@ inline void BusCore::route(ThreadState& ts, const EventPtr& event, PublishResult
     if (succeeded != 0) bump(counters.delivered, succeeded);
 }
 
-inline bool BusCore::deliver_sync(ThreadState& ts, SubscriberState& state, const EventPtr& event, PublishResult& result) {
-    InvokeScope scope(*ts.record, &state);
-    if (!state.active.load(std::memory_order_acquire)) [[unlikely]] return false;
-    if (state.tracking) [[unlikely]] return deliver_tracked(state, event, result);
+// Calls a sync handler and counts the outcome. The caller holds the
+// InvokeScope and saw `active`.
+inline bool BusCore::invoke_sync(ThreadState& ts, SubscriberState& state, const EventPtr& event, PublishResult& result) {
     ++result.delivered;
     try {
         state.handler(event);
@@ -627,33 +626,23 @@ inline bool BusCore::deliver_sync(ThreadState& ts, SubscriberState& state, const
     return true;
 }
 
+inline bool BusCore::deliver_sync(ThreadState& ts, SubscriberState& state, const EventPtr& event, PublishResult& result) {
+    InvokeScope scope(*ts.record, &state);
+    if (!state.active.load(std::memory_order_acquire)) [[unlikely]] return false;
+    if (state.tracking) [[unlikely]] return deliver_tracked(ts, state, event, result);
+    return invoke_sync(ts, state, event, result);
+}
+
 // deliver_sync for a subscriber that tracks an object: the object is kept
-// alive for the call. The caller holds the InvokeScope and saw `active`.
-bool BusCore::deliver_tracked(SubscriberState& state, const EventPtr& event, PublishResult& result) {
+// alive for the call, and an expired one drops the event.
+bool BusCore::deliver_tracked(ThreadState& ts, SubscriberState& state, const EventPtr& event, PublishResult& result) {
     const std::shared_ptr<const void> keep_alive = state.tracked.lock();
     if (!keep_alive) {
         count_drop(&state, *event, DropReason::expired);
         ++result.dropped;
         return false;
     }
-    ++result.delivered;
-    try {
-        state.handler(event);
-    } catch (const std::exception& e) {
-        report_failure(state, *event, e.what());
-        return false;
-    } catch (...) {
-        report_failure(state, *event, "a non-standard exception was thrown");
-        return false;
-    }
-    state.delivered.add(thread_state().token);
-    if (observe_delivered.load(std::memory_order_relaxed)) {
-        try {
-            delivered_signal(*event, state.id);
-        } catch (...) {
-        }
-    }
-    return true;
+    return invoke_sync(ts, state, event, result);
 }
 
 inline bool BusCore::reserve_slot(SubscriberState& state, TokenSlot& slot, const EventPtr& event,

@@ -344,7 +344,8 @@ private:
     void rebuild_snapshot_locked();
     [[gnu::always_inline]] void route(ThreadState& ts, const EventPtr& event, PublishResult& result, RouteOutcome& outcome);
     [[gnu::always_inline]] bool deliver_sync(ThreadState& ts, SubscriberState& state, const EventPtr& event, PublishResult& result);
-    [[gnu::noinline]] bool deliver_tracked(SubscriberState& state, const EventPtr& event, PublishResult& result);
+    [[gnu::always_inline]] bool invoke_sync(ThreadState& ts, SubscriberState& state, const EventPtr& event, PublishResult& result);
+    [[gnu::noinline]] bool deliver_tracked(ThreadState& ts, SubscriberState& state, const EventPtr& event, PublishResult& result);
     void enqueue(ThreadState& ts, BusLocal& local, SubscriberState& state, const EventPtr& event, PublishResult& result,
                  RouteOutcome& outcome);
     [[gnu::always_inline]] bool reserve_slot(SubscriberState& state, TokenSlot& slot, const EventPtr& event,
