@@ -70,4 +70,13 @@ std::string encode_batch(const std::vector<EventPtr>& events);
 // The event as a JSON object (slower than encode(); for tools and tests).
 nlohmann::json to_json_value(const Event& event);
 
+// Building blocks of encode(), for callers that write a variant of the
+// structured format. Appends `text` as a JSON string with the RFC 8259
+// escapes; `text` must be valid UTF-8, as every validated attribute is.
+void append_string(std::string& out, std::string_view text);
+// Appends `,"name":value` with the value in the JSON type the structured
+// format gives its CloudEvents type (Boolean and Integer as JSON literals,
+// Binary as base64, the rest as strings).
+void append_extension(std::string& out, std::string_view name, const AttributeValue& value);
+
 }  // namespace cebus::json

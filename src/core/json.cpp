@@ -725,7 +725,7 @@ void write_member(std::string& out, std::string_view name, std::string_view valu
     write_string(out, value);
 }
 
-void write_extension(std::string& out, const std::string& name, const AttributeValue& value) {
+void write_extension(std::string& out, std::string_view name, const AttributeValue& value) {
     out += ",\"";
     out += name;
     out += "\":";
@@ -752,6 +752,12 @@ void write_extension(std::string& out, const std::string& name, const AttributeV
 }
 
 }  // namespace
+
+void append_string(std::string& out, std::string_view text) { write_string(out, text); }
+
+void append_extension(std::string& out, std::string_view name, const AttributeValue& value) {
+    write_extension(out, name, value);
+}
 
 EventPtr decode(std::string_view text, const Limits& limits) {
     check_size(text, limits);

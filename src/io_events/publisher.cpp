@@ -1,5 +1,7 @@
 #include <cebus/io_events/publisher.hpp>
 
+#include <cebus/json.hpp>
+
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -57,38 +59,11 @@ private:
     Clock::time_point paused_until_{};
 };
 
-// Appends `text` as a JSON string (RFC 8259 escapes; the text is valid
-// UTF-8 because the event was validated when it was built).
-void append_json_string(std::string& out, std::string_view text) {
-    out += '"';
-    std::size_t run = 0;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        out.append(text.data() + run, i - run);
-        run = i + 1;
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default: {
-                static constexpr char hex[] = "0123456789abcdef";
-                const char escape[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-                out.append(escape, 6);
-            }
-        }
-    }
-    out.append(text.data() + run, text.size() - run);
-    out += '"';
-}
-
 void append_member(std::string& out, std::string_view name, std::string_view value) {
     out += ",\"";
     out += name;
     out += "\":";
-    append_json_string(out, value);
+    cebus::json::append_string(out, value);
 }
 
 std::string truncate_body(const std::string& body) {
@@ -224,13 +199,7 @@ std::string Publisher::ingress_body(const Event& event, const Config& config, co
     if (event.time()) append_member(out, "time", event.time()->text());
     for (const auto& [name, value] : event.extensions()) {
         if ((keep_source && name == "cebussource") || (keep_type && name == "cebustype")) continue;
-        if (const bool* flag = std::get_if<bool>(&value)) {
-            out += ",\"" + name + "\":" + (*flag ? "true" : "false");
-        } else if (const std::int32_t* number = std::get_if<std::int32_t>(&value)) {
-            out += ",\"" + name + "\":" + std::to_string(*number);
-        } else {
-            append_member(out, name, to_canonical_string(value));
-        }
+        cebus::json::append_extension(out, name, value);
     }
     if (keep_source) append_member(out, "cebussource", event.source());
     if (keep_type) append_member(out, "cebustype", event.type());
