@@ -11,7 +11,7 @@
 //     C++ struct with from_json,
 //   - a typed async subscriber that reads Adobe events' data as JSON,
 //   - one async subscriber per event type, counting what it receives,
-//   - a sync audit subscriber that sees everything,
+//   - a sync audit subscriber that receives every event,
 // and prints the bus metrics.
 //
 // When cebus is built with the I/O Events bridge, the bus also routes every

@@ -154,7 +154,7 @@ TEST_CASE("ingress rate limit is 429 with Retry-After") {
 
 TEST_CASE("injected faults reach the client") {
     Emulator emu;
-    // Only the slow answer needs the short timeout; the other requests get the
+    // Only the slow response needs the short timeout; the other requests get the
     // default, so a loaded machine (sanitizer runs) cannot time them out.
     auto client = make_client();
     auto impatient = make_client(std::chrono::milliseconds(300));

@@ -1086,17 +1086,17 @@ TEST_CASE("commit-failed signal carries the error", "[journal][signals][faults]"
     cj::Journal j(o);
     std::vector<std::pair<cj::Errc, std::size_t>> seen;
     std::atomic<bool> acked_before_signal{false};
-    std::atomic<bool> producer_told{false};
+    std::atomic<bool> producer_notified{false};
     j.on_commit_failed([&](const cj::JournalError& e, std::size_t events) {
-        // Runs on the writer before the producers of the batch are told.
-        if (producer_told) acked_before_signal = true;
+        // Runs on the writer before the producers of the batch are notified.
+        if (producer_notified) acked_before_signal = true;
         seen.emplace_back(e.code(), events);
     });
     j.append_sync(make_event("a"));
     fail = true;
     auto f = j.append_batch({make_event("b"), make_event("c")});
     CHECK_THROWS_AS(f.get(), cj::JournalError);
-    producer_told = true;
+    producer_notified = true;
     j.flush();
     REQUIRE(seen.size() == 1);
     CHECK(seen[0].first == cj::Errc::io);

@@ -4,7 +4,8 @@
 // As root (CI) the child needs only unshare(CLONE_NEWNS); as another user it
 // first enters a user namespace where it is root. Where neither is allowed
 // (a container without the capability, user namespaces turned off) the test
-// says so and passes without running: it cannot fill a real disk safely.
+// reports a skip and passes without running, because it cannot fill a real
+// disk safely.
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -198,7 +199,7 @@ int fill_the_disk(const std::string& mount_point, Report& report) {
         return 1;
     }
 
-    // Reopens with no repair step and holds exactly the acknowledged events.
+    // Reopens with no repair step and contains exactly the acknowledged events.
     try {
         cj::Journal j(o);
         report.check(j.last_sequence() == acked.size(), "after reopening, last_sequence equals the acknowledged count");

@@ -603,8 +603,8 @@ inline void BusCore::route(ThreadState& ts, const EventPtr& event, PublishResult
     if (succeeded != 0) bump(counters.delivered, succeeded);
 }
 
-// Calls a sync handler and counts the outcome. The caller holds the
-// InvokeScope and saw `active`.
+// Calls a sync handler and counts the outcome. The caller has entered an
+// InvokeScope and found the subscriber `active`.
 inline bool BusCore::invoke_sync(ThreadState& ts, SubscriberState& state, const EventPtr& event, PublishResult& result) {
     ++result.delivered;
     try {
@@ -768,9 +768,9 @@ void BusCore::enqueue(ThreadState& ts, BusLocal& local, SubscriberState& state, 
         return;
     }
 
-    // Time an event when its mailbox was idle as far as this publisher knows
-    // (the latency a quiet system sees) and one in 16 otherwise, so a busy
-    // queue reads no clock per event.
+    // Time an event when this publisher last saw its mailbox empty (the
+    // latency a quiet system has) and one in 16 otherwise, so a busy queue
+    // reads no clock per event.
     std::uint64_t stamp = 0;
     if (previous_depth == 0 || (++ts.sample_counter & 15u) == 0) stamp = now_ticks() | 1u;
 

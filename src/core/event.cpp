@@ -140,7 +140,7 @@ long read_u_escape(const char* p, const char* end) noexcept {
     return v;
 }
 
-// A one-pass RFC 8259 check that gives the same answer as
+// A one-pass RFC 8259 check that returns the same result as
 // nlohmann::json::accept, about ten times faster: building an event with
 // JSON data spent most of its time in that parser. It returns `unsure`
 // where nlohmann's own rules go beyond the grammar: a leading byte order
